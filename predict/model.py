@@ -1,0 +1,119 @@
+"""The topic model as labeling sees it: paragraph scores -> calibrated article topic.
+
+A `TopicModel` wraps any scorer that turns paragraphs into raw class scores
+(logits): the scikit-learn pipeline or a fine-tuned transformer. Calibration
+(temperature), abstention (threshold) and article-level aggregation are the
+same for every backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from predict.text import paragraphs_or_whole
+
+
+class Scorer(Protocol):
+    """Anything that maps paragraphs to one raw score (logit) per class."""
+
+    classes: list[str]
+
+    def logits(self, paragraphs: Sequence[str]) -> np.ndarray: ...
+
+
+@dataclass
+class ParagraphPrediction:
+    index: int
+    text: str
+    label: str
+    confidence: float
+    scores: dict[str, float]
+
+
+@dataclass
+class ArticlePrediction:
+    label: str
+    confidence: float
+    scores: dict[str, float]
+    paragraphs: list[ParagraphPrediction] = field(default_factory=list)
+    explanation: list[dict[str, Any]] | None = None
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise softmax of ``logits / temperature``."""
+    z = np.asarray(logits, dtype=float) / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def paragraph_weights(paragraphs: Sequence[str]) -> np.ndarray:
+    """Weight of each paragraph in its article: its word count, so a caption weighs little."""
+    return np.array([max(len(p.split()), 1) for p in paragraphs], dtype=float)
+
+
+def aggregate_article(probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Article scores: the weighted mean of its paragraphs' probabilities."""
+    return (probs * weights[:, None]).sum(axis=0) / weights.sum()
+
+
+def decide(scores: np.ndarray, classes: list[str], other_label: str, threshold: float) -> tuple[str, float]:
+    """Best class, or ``other_label`` when the best topic's score is under ``threshold``."""
+    best = int(np.argmax(scores))
+    label, confidence = classes[best], float(scores[best])
+    if label != other_label and confidence < threshold:
+        return other_label, confidence
+    return label, confidence
+
+
+class TopicModel:
+    """A scorer plus the calibration, abstention and aggregation that make it a classifier."""
+
+    def __init__(self, scorer: Scorer, meta: dict[str, Any]):
+        self.scorer = scorer
+        self.meta = meta
+        self.classes: list[str] = list(meta["classes"])
+        self.other_label: str = meta["other_label"]
+        self.temperature: float = float(meta.get("temperature", 1.0))
+        self.threshold: float = float(meta.get("threshold", 0.0))
+
+    @property
+    def topics(self) -> list[str]:
+        return [c for c in self.classes if c != self.other_label]
+
+    def paragraph_probs(self, paragraphs: Sequence[str]) -> np.ndarray:
+        """Calibrated class probabilities for each paragraph."""
+        if not paragraphs:
+            return np.zeros((0, len(self.classes)))
+        return softmax(self.scorer.logits(list(paragraphs)), self.temperature)
+
+    def predict_articles(self, texts: Sequence[str], paragraphs: bool = False, explain: int = 0) -> list[ArticlePrediction]:
+        """Label whole articles; every paragraph of the batch is scored in one call."""
+        segmented = [paragraphs_or_whole(t) for t in texts]
+        flat = [p for ps in segmented for p in ps]
+        probs = self.paragraph_probs(flat)
+        results, start = [], 0
+        for text, ps in zip(texts, segmented):
+            p = probs[start : start + len(ps)]
+            start += len(ps)
+            results.append(self._article(text, ps, p, paragraphs, explain))
+        return results
+
+    def _article(self, text: str, ps: list[str], probs: np.ndarray, with_paragraphs: bool, explain: int) -> ArticlePrediction:
+        scores = aggregate_article(probs, paragraph_weights(ps))
+        label, confidence = decide(scores, self.classes, self.other_label, self.threshold)
+        prediction = ArticlePrediction(label, round(confidence, 4), self._score_dict(scores))
+        if with_paragraphs:
+            for i, (p, row) in enumerate(zip(ps, probs)):
+                p_label, p_conf = decide(row, self.classes, self.other_label, self.threshold)
+                prediction.paragraphs.append(ParagraphPrediction(i, p, p_label, round(p_conf, 4), self._score_dict(row)))
+        if explain and hasattr(self.scorer, "explain"):
+            target = label if label in self.classes else self.classes[int(np.argmax(scores))]
+            prediction.explanation = self.scorer.explain(text, target, explain)
+        return prediction
+
+    def _score_dict(self, row: np.ndarray) -> dict[str, float]:
+        return {c: round(float(s), 4) for c, s in zip(self.classes, row)}

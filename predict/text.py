@@ -1,0 +1,107 @@
+"""Arabic text handling shared by training and labeling.
+
+Training imports these functions from here, so the text a model was fitted on
+is cleaned by exactly the code that cleans the text it labels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+_DIACRITICS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed]")
+_TATWEEL = "\u0640"
+_CHAR_MAP = str.maketrans(
+    {
+        "أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا",
+        "ى": "ي", "ة": "ه", "ؤ": "و", "ئ": "ي",
+        "،": ",", "؛": ";", "؟": "?", "٪": "%",
+        "“": '"', "”": '"', "«": '"', "»": '"', "„": '"',
+        "‘": "'", "’": "'", "–": "-", "—": "-", "…": "...",
+        **{chr(0x0660 + i): str(i) for i in range(10)},
+        **{chr(0x06F0 + i): str(i) for i in range(10)},
+    }
+)
+_SPACES = re.compile(r"\s+")
+_ARABIC_LETTER = re.compile("[\u0621-\u064a]")
+
+MIN_PARAGRAPH_WORDS = 5
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+_PHONE_ONLY = re.compile(r"^[\s+()\-\d٠-٩]{7,}$")
+_WEEKDAYS = "الاثنين|الإثنين|الثلاثاء|الأربعاء|الاربعاء|الخميس|الجمعة|السبت|الأحد|الاحد"
+_MONTHS = (
+    "يناير|فبراير|مارس|أبريل|ابريل|مايو|يونيو|يوليو|أغسطس|اغسطس|سبتمبر|أكتوبر|اكتوبر|نوفمبر|ديسمبر|"
+    "كانون|شباط|آذار|اذار|نيسان|أيار|ايار|حزيران|تموز|آب|اب|أيلول|ايلول|تشرين"
+)
+_DATE_ONLY = re.compile(
+    rf"^[\s,،\-/.]*(({_WEEKDAYS})|({_MONTHS})|[\d٠-٩]+|[\s,،\-/.:])+$"
+)
+_READ_ALSO = re.compile(r"^\s*(اقرأ|إقرأ|اقرا|شاهد|طالع)\s+(أيضا|أيضاً|ايضا|ايضاً|كذلك)")
+_DISCLAIMER = re.compile(r"(لا\s+تعبر\s+بالضرورة|تعبّر\s+عن\s+رأي\s+كتّابها|تعبر\s+عن\s+رأي\s+كتابها|جميع\s+الحقوق\s+محفوظة)")
+
+
+def normalize_arabic(text: str) -> str:
+    """Fold the spelling variation of Arabic news text into one form for features.
+
+    Removes diacritics and tatweel, unifies alef/yaa/taa-marbuta/hamza-seat
+    variants, maps Arabic-Indic digits to ASCII and Arabic punctuation to its
+    Latin counterpart, lower-cases Latin letters and collapses whitespace.
+    """
+    text = unicodedata.normalize("NFKC", text)
+    text = _DIACRITICS.sub("", text).replace(_TATWEEL, "")
+    text = text.translate(_CHAR_MAP).lower()
+    return _SPACES.sub(" ", text).strip()
+
+
+def has_arabic(text: str, min_share: float = 0.3) -> bool:
+    """True when at least ``min_share`` of the letters in ``text`` are Arabic."""
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return False
+    arabic = sum(1 for c in letters if _ARABIC_LETTER.match(c))
+    return arabic / len(letters) >= min_share
+
+
+def is_furniture(line: str) -> bool:
+    """True for page furniture: headings, dates, contacts, 'read also', disclaimers."""
+    if not has_arabic(line):
+        return True
+    if _PHONE_ONLY.match(line) or _DATE_ONLY.match(line):
+        return True
+    if _READ_ALSO.match(line) or _DISCLAIMER.search(line):
+        return True
+    words = line.split()
+    if _EMAIL.search(line) and len(words) <= 25:
+        return True
+    return len(words) < MIN_PARAGRAPH_WORDS
+
+
+def segment_article(text: str) -> list[str]:
+    """Split an article into content paragraphs, original text kept for display.
+
+    A paragraph is a non-empty line; page furniture lines are dropped. The
+    returned strings are stripped but otherwise unedited.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
+    lines = (line.strip() for line in text.split("\n"))
+    return [line for line in lines if line and not is_furniture(line)]
+
+
+def paragraphs_or_whole(text: str) -> list[str]:
+    """Paragraphs for labeling: the segmented ones, or the whole text when none survive.
+
+    A short snippet (a headline, a tweet) has no line long enough to count as a
+    paragraph but is still worth labeling as a unit.
+    """
+    paragraphs = segment_article(text)
+    if paragraphs:
+        return paragraphs
+    whole = _SPACES.sub(" ", text).strip()
+    return [whole] if whole else []
+
+
+def paragraph_hash(paragraph: str) -> str:
+    """Content hash of a paragraph, stable under diacritics, spelling variants and spacing."""
+    return hashlib.sha256(normalize_arabic(paragraph).encode("utf-8")).hexdigest()[:16]

@@ -1,0 +1,194 @@
+"""Typed run configuration: YAML in configs/ -> validated pydantic model.
+
+Errors name the file and the dotted key. ``--set key=value`` overrides are
+applied to the raw YAML and validated by the same model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """A configuration problem, worded as 'FILE: KEY: what is wrong'."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceConfig(Strict):
+    """An extra labeled JSONL source, e.g. out-of-scope news."""
+
+    path: Path
+    text_field: str = "text"
+    label_field: str = "label"
+    label_map: dict[str, str] = Field(min_length=1, description="source label -> mihwar class; other rows are dropped")
+    max_per_label: int | None = Field(default=None, gt=0)
+    holdout_fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
+
+
+class DataConfig(Strict):
+    corpus_dir: Path | None = None
+    annotations: Path | None = None
+    sources: list[SourceConfig] = []
+    labels: list[str] = Field(min_length=1, description="the topics")
+    other_label: str | None = "other"
+    granularity: Literal["paragraph", "article"] = "paragraph"
+    dataset_dir: Path = Path("data/processed/dataset")
+
+    @model_validator(mode="after")
+    def _check(self) -> "DataConfig":
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError("labels must be unique")
+        if self.other_label in self.labels:
+            raise ValueError(f"other_label {self.other_label!r} must not also be a topic")
+        if (self.corpus_dir is None) != (self.annotations is None):
+            raise ValueError("corpus_dir and annotations go together")
+        if self.corpus_dir is None and not self.sources:
+            raise ValueError("no data: give corpus_dir + annotations, or sources")
+        return self
+
+
+class FeaturesConfig(Strict):
+    word_ngrams: tuple[int, int] = (1, 2)
+    char_ngrams: tuple[int, int] = (2, 5)
+    char_analyzer: Literal["char", "char_wb"] = "char_wb"
+    min_df: int = Field(default=1, ge=1)
+    max_features: int | None = Field(default=None, gt=0)
+    sublinear_tf: bool = True
+    lexicon: Path | None = Field(default=None, description="topic lexicon YAML (topic -> terms); None = no lexicon features")
+    lexicon_weight: float = Field(default=1.0, gt=0)
+
+
+class LinearModelConfig(Strict):
+    type: Literal["logreg", "linear_svm"] = "logreg"
+    C_grid: list[float] = Field(default=[0.3, 1.0, 3.0, 10.0], min_length=1)
+    class_weight: Literal["balanced"] | None = "balanced"
+    max_iter: int = Field(default=2000, gt=0)
+
+    @model_validator(mode="after")
+    def _positive(self) -> "LinearModelConfig":
+        if any(c <= 0 for c in self.C_grid):
+            raise ValueError("C_grid values must be > 0")
+        return self
+
+
+class TransformerModelConfig(Strict):
+    type: Literal["transformer"]
+    model_name_or_path: str
+    max_length: int = Field(default=256, ge=16)
+    stride: int = Field(default=64, ge=0)
+    epochs: float = Field(default=3.0, gt=0)
+    learning_rate: float = Field(default=3e-5, gt=0)
+    batch_size: int = Field(default=16, gt=0)
+    weight_decay: float = Field(default=0.01, ge=0)
+
+    @model_validator(mode="after")
+    def _stride(self) -> "TransformerModelConfig":
+        if self.stride >= self.max_length // 2:
+            raise ValueError("stride must be under half of max_length")
+        return self
+
+
+ModelConfig = Annotated[Union[LinearModelConfig, TransformerModelConfig], Field(discriminator="type")]
+
+
+class EvaluationConfig(Strict):
+    n_splits: int = Field(default=5, ge=2)
+    n_repeats: int = Field(default=3, ge=1)
+    inner_splits: int = Field(default=3, ge=2, description="grouped folds that choose C inside each outer fold")
+    target_accuracy: float = Field(default=0.9, gt=0, le=1, description="accuracy wanted on the texts given a topic")
+    threshold: float | None = Field(default=None, ge=0, le=1, description="fixed abstention threshold; None = choose by CV")
+    recall_floor: float = Field(default=0.5, ge=0, le=1, description="promotion gate: minimum per-topic recall")
+
+
+class TrackingConfig(Strict):
+    experiment: str = "mihwar"
+    registered_model: str = "mihwar-topics"
+    register_model: bool = True
+
+
+class Config(Strict):
+    seed: int = 13
+    data: DataConfig
+    features: FeaturesConfig = FeaturesConfig()
+    model: ModelConfig = LinearModelConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    model_dir: Path = Path("models/default")
+    reports_dir: Path = Path("reports/default")
+
+    @property
+    def classes(self) -> list[str]:
+        """Topics plus the out-of-scope class, in a fixed order."""
+        return self.data.labels + ([self.data.other_label] if self.data.other_label else [])
+
+
+def _set_key(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    node = raw
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {dotted}: {part!r} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``key.sub=value`` strings; values are parsed as YAML (``3`` is an int)."""
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. model.C_grid=[1,3]")
+        _set_key(raw, key.strip(), yaml.safe_load(value))
+    return raw
+
+
+def _format_errors(source: str, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"] if p not in ("logreg", "linear_svm", "transformer")) or "(top level)"
+        lines.append(f"{source}: {key}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read, override and validate a config; raise ConfigError naming file and key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of sections")
+    raw = apply_overrides(raw, overrides or [])
+    source = f"{path}" + (f" (with --set {', '.join(overrides)})" if overrides else "")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(source, exc)) from None
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    """JSON-ready resolved config, as logged with the run and saved in the artifact."""
+    return config.model_dump(mode="json")
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{'a': {'b': 1}} -> {'a.b': 1}``, for MLflow params."""
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out

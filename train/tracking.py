@@ -1,0 +1,95 @@
+"""MLflow side of training: one run per `train`, the pyfunc model, registry and promotion gate."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+CHAMPION = "champion"
+
+
+def resolve_tracking_uri(cli_value: str | None) -> str:
+    """--tracking-uri, else $MLFLOW_TRACKING_URI, else the local SQLite store in the repo."""
+    uri = cli_value or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    if uri == DEFAULT_TRACKING_URI:
+        Path("mlruns").mkdir(exist_ok=True)
+    return uri
+
+
+def start_run(tracking_uri: str, experiment: str):
+    """Open the run (the caller closes it); local stores keep artifacts under mlruns/."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    if mlflow.get_experiment_by_name(experiment) is None and tracking_uri.startswith("sqlite:"):
+        mlflow.create_experiment(experiment, artifact_location=Path("mlruns/artifacts").resolve().as_uri())
+    mlflow.set_experiment(experiment)
+    return mlflow.start_run()
+
+
+def log_model(model_dir: Path, registered_name: str | None) -> str | None:
+    """Log the artifact as a pyfunc model (code included) and register it; return the version."""
+    import mlflow
+    import pandas as pd
+    import sklearn
+
+    import predict
+    from predict.artifact import PYFUNC_ARTIFACT, load_model
+    from predict.mlflow_model import MihwarPyfunc
+
+    example = pd.DataFrame({"text": ["أعلنت وزارة الخزانة الأمريكية فرض عقوبات جديدة بموجب قانون قيصر."]})
+    local = load_model(str(model_dir))
+    out = MihwarPyfunc()
+    out.model = local
+    signature = mlflow.models.infer_signature(example, out.predict(None, example))
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=MihwarPyfunc(),
+        artifacts={PYFUNC_ARTIFACT: str(model_dir)},
+        code_paths=[str(Path(predict.__file__).parent)],
+        signature=signature,
+        input_example=example,
+        pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"pandas=={pd.__version__}", f"mlflow=={mlflow.__version__}", "joblib"],
+        registered_model_name=registered_name,
+    )
+    return str(info.registered_model_version) if registered_name and info.registered_model_version else None
+
+
+def promotion_decision(candidate: dict[str, float], champion: dict[str, float] | None, topics: list[str], floor: float) -> tuple[bool, str]:
+    """Promote only a model that beats the champion's CV macro-F1 with every topic's recall over ``floor``."""
+    low = {t: candidate.get(f"cv_recall.{t}", 0.0) for t in topics if candidate.get(f"cv_recall.{t}", 0.0) < floor}
+    if low:
+        return False, f"recall under the floor {floor}: " + ", ".join(f"{t}={v:.3f}" for t, v in low.items())
+    f1 = candidate.get("cv_macro_f1")
+    if f1 is None:
+        return False, "the candidate has no cv_macro_f1"
+    if champion is not None and f1 <= champion.get("cv_macro_f1", float("-inf")):
+        return False, f"cv_macro_f1 {f1:.4f} does not beat the champion's {champion['cv_macro_f1']:.4f}"
+    return True, f"cv_macro_f1 {f1:.4f}" + (f" beats the champion's {champion['cv_macro_f1']:.4f}" if champion else " (no champion yet)")
+
+
+def promote(name: str, version: str | None, floor: float, topics: list[str]) -> tuple[bool, str, str]:
+    """Move the champion alias to ``version`` (default: newest) when the gate allows it."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    if version is None:
+        versions = client.search_model_versions(f"name='{name}'")
+        if not versions:
+            raise LookupError(f"no registered model named {name!r}")
+        version = str(max(int(v.version) for v in versions))
+    candidate = client.get_run(client.get_model_version(name, version).run_id).data.metrics
+    try:
+        current = client.get_model_version_by_alias(name, CHAMPION)
+        champion = client.get_run(current.run_id).data.metrics
+    except MlflowException:
+        current, champion = None, None
+    if current is not None and current.version == version:
+        return False, f"version {version} is already the champion", version
+    ok, reason = promotion_decision(candidate, champion, topics, floor)
+    if ok:
+        client.set_registered_model_alias(name, CHAMPION, version)
+    return ok, reason, version
