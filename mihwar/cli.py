@@ -32,8 +32,10 @@ def _load(config: Path, overrides: List[str]):
 
 def _known_errors() -> tuple[type[Exception], ...]:
     from predict.artifact import ModelNotFoundError
+    from predict.readers import InputError
+    from predict.writers import OutputError
 
-    errors: list[type[Exception]] = [ModelNotFoundError]
+    errors: list[type[Exception]] = [ModelNotFoundError, InputError, OutputError]
     if "train.config" in sys.modules:
         from train.config import ConfigError
         from train.prepare import PrepareError
