@@ -49,9 +49,29 @@ def prepare(config: Path = ConfigArg, set_: List[str] = SetOpt) -> None:
     """Build the labeled dataset from raw articles, annotations and extra sources."""
     from train.stages import run_prepare
 
-    counts = run_prepare(_load(config, set_), str(config))
+    counts, unlabeled = run_prepare(_load(config, set_), str(config))
+    if unlabeled:
+        typer.echo(f"warning: {unlabeled} corpus paragraphs have no annotation (list them: mihwar annotate {config})", err=True)
     for split, c in counts.items():
         typer.echo(f"{split}: " + ", ".join(f"{k}={v}" for k, v in c.items()) + f" (total {sum(c.values())})")
+
+
+@app.command()
+def annotate(config: Path = ConfigArg, set_: List[str] = SetOpt) -> None:
+    """Print annotation rows (empty label) for corpus paragraphs nobody labeled yet."""
+    import json
+
+    from predict.text import paragraph_hash, segment_article
+    from train.prepare import read_annotations, read_corpus, unlabeled_paragraphs
+
+    data = _load(config, set_).data
+    if data.corpus_dir is None or data.annotations is None:
+        fail(f"{config}: data.corpus_dir/data.annotations are not set; nothing to annotate")
+    articles = read_corpus(data.corpus_dir)
+    for article_id, index in unlabeled_paragraphs(articles, read_annotations(data.annotations)):
+        p = segment_article(articles[article_id])[index]
+        typer.echo(json.dumps({"article_id": article_id, "paragraph_hash": paragraph_hash(p), "label": "", "excerpt": p[:80]},
+                              ensure_ascii=False))
 
 
 @app.command()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class ConfigError(ValueError):
@@ -71,11 +71,12 @@ class LinearModelConfig(Strict):
     class_weight: Literal["balanced"] | None = "balanced"
     max_iter: int = Field(default=2000, gt=0)
 
-    @model_validator(mode="after")
-    def _positive(self) -> "LinearModelConfig":
-        if any(c <= 0 for c in self.C_grid):
+    @field_validator("C_grid")
+    @classmethod
+    def _positive(cls, grid: list[float]) -> list[float]:
+        if any(c <= 0 for c in grid):
             raise ValueError("C_grid values must be > 0")
-        return self
+        return grid
 
 
 class TransformerModelConfig(Strict):

@@ -1,0 +1,90 @@
+"""Shared fixtures: a scratch copy of the repo's data and configs, and one fast trained model."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = ["evaluation.n_splits=3", "evaluation.n_repeats=1", "evaluation.inner_splits=2", "model.C_grid=[10.0]"]
+
+
+def copy_project(dest: Path) -> Path:
+    """The parts of the repo a run reads: configs, raw data, annotations, samples."""
+    shutil.copytree(ROOT / "configs", dest / "configs")
+    for part in ("data/raw", "data/annotations", "data/samples"):
+        shutil.copytree(ROOT / part, dest / part)
+    return dest
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch) -> Path:
+    """A scratch project folder, made the working directory."""
+    copy_project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def fast_config_args() -> list[str]:
+    return [f"--set={s}" for s in FAST]
+
+
+@pytest.fixture(scope="session")
+def trained_model_dir(tmp_path_factory) -> Path:
+    """The default config, trained fast (1 repeat, fixed C) without MLflow, saved as an artifact."""
+    from predict.artifact import save_model
+    from train.config import load_config
+    from train.run import make_fit
+    from train.stages import build_meta, dataset_version
+    from train.prepare import collect_examples
+    from train.train import train_model
+
+    base = copy_project(tmp_path_factory.mktemp("project"))
+    config = load_config(base / "configs/default.yaml", FAST)
+    config.data.corpus_dir = base / "data/raw/articles"
+    config.data.annotations = base / "data/annotations/paragraphs.jsonl"
+    config.data.sources[0].path = base / "data/raw/ant/ant_subset.jsonl"
+    config.features.lexicon = base / "configs/lexicon.yaml"
+    rows = [e.__dict__ for e in collect_examples(config) if e.split == "train"]
+    result = train_model([r["text"] for r in rows], [r["label"] for r in rows], [r["article_id"] for r in rows],
+                         config, make_fit(config))
+    out = base / "models/fast"
+    save_model(out, result.scorer, build_meta(config, result, dataset_version(rows), None))
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    import httpx
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            httpx.get(url, timeout=1.0)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer in {timeout}s")
+
+
+def mihwar(*args: str, cwd: Path | None = None, env: dict | None = None, input: str | None = None, check: bool = True):
+    """Run the real `mihwar` console entry point in a subprocess."""
+    cmd = [sys.executable, "-m", "mihwar.cli", *args]
+    proc = subprocess.run(cmd, cwd=cwd, env=env, input=input, capture_output=True, text=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc

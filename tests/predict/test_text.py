@@ -1,0 +1,72 @@
+from pathlib import Path
+
+from predict.text import has_arabic, normalize_arabic, paragraph_hash, paragraphs_or_whole, segment_article
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTICLES = ROOT / "data/raw/articles"
+
+
+def read(stem_prefix: str) -> str:
+    return next(ARTICLES.glob(f"{stem_prefix}_*.txt")).read_text(encoding="utf-8")
+
+
+def test_normalization_folds_variants_on_a_real_seed_paragraph():
+    # 001: "ووقّع الرئيس الأميركي جو بايدن، قانون تفويض الدفاع الوطني للعام 2023 التي قدّمها الكونغرس"
+    paragraph = next(p for p in segment_article(read("001")) if p.startswith("ووقّع"))
+    norm = normalize_arabic(paragraph)
+    assert "ّ" not in norm  # shadda removed
+    assert norm.startswith("ووقع الرييس الاميركي جو بايدن, قانون")  # hamza seat, alef and Arabic comma folded
+    assert "ة" not in norm and "أ" not in norm
+
+
+def test_normalization_handles_tatweel_digits_and_punctuation():
+    assert normalize_arabic("الكبتـــاغون") == "الكبتاغون"
+    assert normalize_arabic("القرار ٢٢٥٤ ؟") == "القرار 2254 ?"
+    assert normalize_arabic("«قسد»  ،  مُدْرَجة") == '"قسد" , مدرجه'
+    assert normalize_arabic("إلى مستشفى") == normalize_arabic("الي مستشفي")
+
+
+def test_segmentation_drops_page_furniture_of_seed_000():
+    paragraphs = segment_article(read("000"))
+    joined = "\n".join(paragraphs)
+    for furniture in ("الشأن السوري", "الجمعة, 30 يونيو - 2023", "austin_tice", "+961 3 733 933",
+                      "friendsofaustintice@gmail.com", "تواصل معنا", "رسائل ضغط"):
+        assert furniture not in paragraphs, furniture
+    assert "friendsofaustintice" not in joined
+    assert paragraphs[0].startswith("الولايات المتحدة تكشف عن 4 محاور")  # the headline is content
+    assert len(paragraphs) == 19
+
+
+def test_segmentation_drops_read_also_and_disclaimer_lines():
+    assert not any(p.startswith("اقرأ أيضا") for p in segment_article(read("001")))
+    p003 = segment_article(read("003"))
+    assert not any("لا تعبر بالضرورة" in p for p in p003)
+    assert not any("office@ccjfd.com" in p for p in p003)
+
+
+def test_segmentation_keeps_original_text_for_display():
+    raw = read("002")
+    for p in segment_article(raw):
+        assert p in raw  # unedited: diacritics and spelling as published
+
+
+def test_segmentation_handles_crlf_and_bom():
+    text = "\ufeffالشأن السوري\r\n\r\nأكدت المجموعة المصغرة للتحالف الدولي أن مراكز الاحتجاز مصدر قلق\r\n"
+    assert segment_article(text) == ["أكدت المجموعة المصغرة للتحالف الدولي أن مراكز الاحتجاز مصدر قلق"]
+
+
+def test_short_text_is_labeled_whole():
+    assert paragraphs_or_whole("عقوبات قيصر الجديدة") == ["عقوبات قيصر الجديدة"]
+    assert paragraphs_or_whole("   ") == []
+
+
+def test_paragraph_hash_is_stable_under_cosmetic_edits():
+    p = "ووقّع الرئيس الأميركي جو بايدن قانون تفويض الدفاع"
+    assert paragraph_hash(p) == paragraph_hash("ووقع   الرئيس الاميركي جو بايدن قانون تفويض الدفاع")
+    assert paragraph_hash(p) != paragraph_hash(p + " الوطني")
+
+
+def test_has_arabic():
+    assert has_arabic("أعلنت وزارة الخزانة")
+    assert not has_arabic("The Treasury announced sanctions")
+    assert not has_arabic("12345 !!!")

@@ -1,0 +1,34 @@
+import json
+from collections import Counter
+from pathlib import Path
+
+from predict.text import paragraph_hash, segment_article
+from train.prepare import SKIP
+
+ROOT = Path(__file__).resolve().parents[2]
+TOPICS = {"drugs", "counter_isis", "sanctions", "diplomacy"}
+
+
+def annotations():
+    return [json.loads(l) for l in (ROOT / "data/annotations/paragraphs.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def test_every_paragraph_of_the_corpus_has_exactly_one_annotation():
+    keys = Counter((a["article_id"], a["paragraph_hash"]) for a in annotations())
+    assert all(n == 1 for n in keys.values())
+    for path in sorted((ROOT / "data/raw/articles").glob("*.txt")):
+        for p in segment_article(path.read_text(encoding="utf-8")):
+            assert (path.stem, paragraph_hash(p)) in keys, f"{path.stem}: unlabeled paragraph {p[:60]}"
+
+
+def test_labels_are_topics_other_or_skip_and_every_topic_is_used():
+    counts = Counter(a["label"] for a in annotations())
+    assert set(counts) <= TOPICS | {"other", SKIP}
+    assert TOPICS <= set(counts)
+    assert counts == {"counter_isis": 32, "drugs": 30, "sanctions": 13, "other": 9, "diplomacy": 8, SKIP: 5}
+
+
+def test_guideline_covers_each_topic_and_the_mixed_rules():
+    text = (ROOT / "data/annotations/GUIDELINE.md").read_text(encoding="utf-8")
+    for word in ("drugs", "counter_isis", "sanctions", "diplomacy", "other", "skip", "Mixed"):
+        assert word in text

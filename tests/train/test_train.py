@@ -1,0 +1,90 @@
+import json
+
+import numpy as np
+import pytest
+
+from predict.artifact import load_model, read_meta
+from train import metrics as M
+from train.config import load_config
+from train.prepare import collect_examples
+from train.run import make_fit
+from train.train import grouped_folds, train_model
+from tests.conftest import FAST
+
+
+def test_grouped_folds_never_put_an_article_on_both_sides():
+    rng = np.random.default_rng(0)
+    groups = [f"a{i}" for i in rng.integers(0, 30, 300)]
+    labels = [["x", "y", "z"][hash(g) % 3] for g in groups]
+    folds = grouped_folds(labels, groups, n_splits=5, n_repeats=3, seed=1)
+    assert len(folds) == 15
+    for f in folds:
+        train_groups = {groups[i] for i in f.train}
+        test_groups = {groups[i] for i in f.test}
+        assert not train_groups & test_groups
+    for r in range(3):  # each repeat covers every example exactly once as test
+        tested = np.concatenate([f.test for f in folds if f.repeat == r])
+        assert sorted(tested) == list(range(300))
+
+
+def test_temperature_recovers_overconfidence():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 2000)
+    true_logits = rng.normal(size=(2000, 3))
+    true_logits[np.arange(2000), y] += 1.0
+    assert M.fit_temperature(true_logits * 4, y) == pytest.approx(4, rel=0.15)
+
+
+def test_threshold_choice_follows_the_coverage_curve():
+    curve = [{"threshold": 0.0, "selective_accuracy": 0.7, "accuracy": 0.8},
+             {"threshold": 0.5, "selective_accuracy": 0.86, "accuracy": 0.82},
+             {"threshold": 0.9, "selective_accuracy": 0.95, "accuracy": 0.78}]
+    assert M.choose_threshold(curve, 0.85) == 0.5
+    assert M.choose_threshold(curve, 0.99) == 0.5  # unreachable target: the most accurate threshold
+
+
+def test_fast_training_is_reproducible_and_honest(workdir):
+    config = load_config("configs/default.yaml", FAST)
+    rows = [e for e in collect_examples(config) if e.split == "train"]
+    args = ([r.text for r in rows], [r.label for r in rows], [r.article_id for r in rows])
+    first = train_model(*args, config, make_fit(config))
+    second = train_model(*args, config, make_fit(config))
+    assert first.metrics == second.metrics
+    assert np.array_equal(first.oof_probs, second.oof_probs)
+    probe = ["فرضت وزارة الخزانة الأمريكية عقوبات على شبكة لتهريب الكبتاغون"]
+    assert np.array_equal(first.scorer.logits(probe), second.scorer.logits(probe))
+    # held-out figures, not training fit: the final model scores its own training data higher
+    train_acc = np.mean(first.scorer.pipeline.predict(args[0]) == np.array(args[1]))
+    assert first.metrics["cv_accuracy"] < train_acc
+    assert 0 < first.metrics["cv_macro_f1"] < 1
+
+
+def test_artifact_round_trip_labels_raw_text(trained_model_dir):
+    meta = read_meta(trained_model_dir)
+    assert meta["backend"] == "sklearn" and meta["config"]["model"]["type"] == "logreg"
+    assert len(meta["data_version"]) == 16 and 0 <= meta["threshold"] <= 1
+    model = load_model(str(trained_model_dir))
+    raw = "أعلنت وزارة الخزانة الأميركية فرض عقوبات جديدة بموجب «قانون قيصر» على رجال أعمال مرتبطين بالنظام السوري."
+    [pred] = model.predict_articles([raw], paragraphs=True, explain=5)
+    assert set(pred.scores) == {"drugs", "counter_isis", "sanctions", "diplomacy", "other"}
+    assert sum(pred.scores.values()) == pytest.approx(1, abs=1e-3)
+    assert pred.label == "sanctions"
+    assert pred.paragraphs and pred.explanation and all(e["weight"] > 0 for e in pred.explanation)
+    # the artifact alone is enough: a copy elsewhere gives the same scores
+    import shutil
+
+    copy = trained_model_dir.parent / "copied"
+    shutil.copytree(trained_model_dir, copy)
+    assert load_model(str(copy)).predict_articles([raw])[0].scores == pred.scores
+
+
+def test_training_and_labeling_clean_text_with_the_same_function(trained_model_dir):
+    from predict.lexicon import LexiconFeatures
+    from predict.text import normalize_arabic
+
+    pipeline = load_model(str(trained_model_dir)).scorer.pipeline
+    for _, step in pipeline.named_steps["features"].transformer_list:
+        if not isinstance(step, LexiconFeatures):
+            assert step.preprocessor is normalize_arabic
+    lexicon = dict(pipeline.named_steps["features"].transformer_list)["lexicon"]
+    assert lexicon.transform(["بالكبتاغون"])[0, lexicon.topics_.index("drugs")] > 0  # clitic-tolerant match
