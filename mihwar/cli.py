@@ -41,6 +41,10 @@ def _known_errors() -> tuple[type[Exception], ...]:
         from train.prepare import PrepareError
 
         errors += [ConfigError, PrepareError]
+    if "predict.hf_backend" in sys.modules:
+        from predict.hf_backend import PretrainedModelNotFound
+
+        errors.append(PretrainedModelNotFound)
     return tuple(errors)
 
 

@@ -71,13 +71,14 @@ def default_model_uri() -> str:
 def resolve_model_dir(uri: str) -> Path:
     """Local folder of a model named by a path, ``runs:/...`` or ``models:/NAME@alias`` URI."""
     if uri.startswith(("models:/", "runs:/", "mlflow-artifacts:/")):
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         import mlflow  # only registry/run URIs need it
 
         try:
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
         except Exception as exc:  # mlflow raises several types for "not there"
             raise ModelNotFoundError(f"{uri}: could not be fetched from MLflow at {mlflow.get_tracking_uri()}: {exc}") from exc
-        for candidate in (local, local / "artifacts" / PYFUNC_ARTIFACT):
+        for candidate in [local, *(m.parent for m in sorted(local.glob(f"artifacts/**/{META}")))]:
             if (candidate / META).is_file():
                 return candidate
         raise ModelNotFoundError(f"{uri}: the MLflow model holds no mihwar artifact")

@@ -10,6 +10,9 @@ DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 CHAMPION = "champion"
 
 
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
 def resolve_tracking_uri(cli_value: str | None) -> str:
     """--tracking-uri, else $MLFLOW_TRACKING_URI, else the local SQLite store in the repo."""
     uri = cli_value or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
@@ -39,6 +42,12 @@ def log_model(model_dir: Path, registered_name: str | None) -> str | None:
     from predict.artifact import PYFUNC_ARTIFACT, load_model
     from predict.mlflow_model import MihwarPyfunc
 
+    requirements = [f"scikit-learn=={sklearn.__version__}", f"pandas=={pd.__version__}", f"mlflow=={mlflow.__version__}", "joblib"]
+    if (model_dir / "hf").is_dir():
+        import torch
+        import transformers
+
+        requirements += [f"torch=={torch.__version__.split('+')[0]}", f"transformers=={transformers.__version__}"]
     example = pd.DataFrame({"text": ["أعلنت وزارة الخزانة الأمريكية فرض عقوبات جديدة بموجب قانون قيصر."]})
     local = load_model(str(model_dir))
     out = MihwarPyfunc()
@@ -51,7 +60,7 @@ def log_model(model_dir: Path, registered_name: str | None) -> str | None:
         code_paths=[str(Path(predict.__file__).parent)],
         signature=signature,
         input_example=example,
-        pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"pandas=={pd.__version__}", f"mlflow=={mlflow.__version__}", "joblib"],
+        pip_requirements=requirements,
         registered_model_name=registered_name,
     )
     return str(info.registered_model_version) if registered_name and info.registered_model_version else None
