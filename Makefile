@@ -1,12 +1,12 @@
 # mihwar: two commands from a fresh clone.
 #   make quickstart   set up .venv, run the DVC pipeline (prepare -> train -> evaluate), batch-label data/samples
-#   make test         set up .venv (with the transformers extra) and run the test suite
+#   make test         set up .venv (+ transformers extra, browser driver) and run the test suite
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: quickstart setup setup-transformers test pipeline label bench clean
+.PHONY: quickstart setup setup-dev test pipeline label bench clean
 
 quickstart: setup pipeline label
 
@@ -18,10 +18,11 @@ $(VENV)/.core-installed: requirements.lock pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
-setup-transformers: $(VENV)/.transformers-installed
+# the transformers extra (torch pinned to the CPU 2.13.0 build) and the browser-test driver
+setup-dev: $(VENV)/.dev-installed
 
-$(VENV)/.transformers-installed: $(VENV)/.core-installed requirements-transformers.lock
-	$(PY) -m pip install -q -r requirements-transformers.lock
+$(VENV)/.dev-installed: $(VENV)/.core-installed requirements-dev.lock
+	$(PY) -m pip install -q -r requirements-dev.lock
 	touch $@
 
 pipeline: setup
@@ -31,7 +32,8 @@ label: setup
 	mihwar predict data/samples --output out/labels.jsonl
 	@echo "first rows of out/labels.jsonl:"; head -n 3 out/labels.jsonl | cut -c1-220
 
-test: setup-transformers
+test: setup-dev
+	bash scripts/ensure-chromium.sh
 	$(PY) -m pytest -q -ra
 
 bench: setup
