@@ -56,7 +56,7 @@ class DataConfig(Strict):
 
 class FeaturesConfig(Strict):
     word_ngrams: tuple[int, int] = (1, 2)
-    char_ngrams: tuple[int, int] = (2, 5)
+    char_ngrams: tuple[int, int] = (3, 5)
     char_analyzer: Literal["char", "char_wb"] = "char_wb"
     min_df: int = Field(default=1, ge=1)
     max_features: int | None = Field(default=None, gt=0)

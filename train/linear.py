@@ -11,29 +11,28 @@ from sklearn.metrics import f1_score
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
-from predict.lexicon import LexiconFeatures
+from predict.features import LexiconFeatures, NormalizeText
 from predict.linear import LinearScorer
-from predict.text import normalize_arabic
 from train.config import FeaturesConfig, LinearModelConfig
 from train.train import inner_group_splits
 
 
 def build_pipeline(features: FeaturesConfig, model: LinearModelConfig, C: float, seed: int,
                    lexicon: dict[str, list[str]] | None = None) -> Pipeline:
-    """An unfitted pipeline that takes raw paragraphs; normalization is its first step."""
-    common = dict(preprocessor=normalize_arabic, min_df=features.min_df, sublinear_tf=features.sublinear_tf,
+    """An unfitted pipeline that takes raw paragraphs; `normalize_arabic` is its first step."""
+    common = dict(lowercase=False, min_df=features.min_df, sublinear_tf=features.sublinear_tf,
                   max_features=features.max_features, dtype=np.float32)
     union = FeatureUnion([
         ("word", TfidfVectorizer(analyzer="word", ngram_range=tuple(features.word_ngrams), token_pattern=r"(?u)\b\w+\b", **common)),
         ("char", TfidfVectorizer(analyzer=features.char_analyzer, ngram_range=tuple(features.char_ngrams), **common)),
     ])
     if lexicon:
-        union.transformer_list.append(("lexicon", LexiconFeatures(lexicon, features.lexicon_weight)))
+        union.transformer_list.append(("lexicon", LexiconFeatures(lexicon, features.lexicon_weight, normalized_input=True)))
     if model.type == "logreg":
         clf = LogisticRegression(C=C, class_weight=model.class_weight, max_iter=model.max_iter, random_state=seed)
     else:
         clf = LinearSVC(C=C, class_weight=model.class_weight, max_iter=model.max_iter, random_state=seed)
-    return Pipeline([("features", union), ("classifier", clf)])
+    return Pipeline([("normalize", NormalizeText()), ("features", union), ("classifier", clf)])
 
 
 def choose_C(texts: list[str], labels: list[str], groups: list[str], features: FeaturesConfig, model: LinearModelConfig,

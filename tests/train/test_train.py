@@ -79,12 +79,13 @@ def test_artifact_round_trip_labels_raw_text(trained_model_dir):
 
 
 def test_training_and_labeling_clean_text_with_the_same_function(trained_model_dir):
-    from predict.lexicon import LexiconFeatures
+    from predict.features import NormalizeText
     from predict.text import normalize_arabic
 
     pipeline = load_model(str(trained_model_dir)).scorer.pipeline
-    for _, step in pipeline.named_steps["features"].transformer_list:
-        if not isinstance(step, LexiconFeatures):
-            assert step.preprocessor is normalize_arabic
+    first = pipeline.steps[0][1]
+    assert isinstance(first, NormalizeText)
+    raw = "وقّعت «الخزانة» الأمريكيـــة ٣ قرارات"
+    assert first.transform([raw]) == [normalize_arabic(raw)]
     lexicon = dict(pipeline.named_steps["features"].transformer_list)["lexicon"]
-    assert lexicon.transform(["بالكبتاغون"])[0, lexicon.topics_.index("drugs")] > 0  # clitic-tolerant match
+    assert lexicon.transform(first.transform(["بالكبتاغون"]))[0, lexicon.topics_.index("drugs")] > 0  # clitic-tolerant

@@ -1,4 +1,7 @@
-"""Topic lexicon features: how strongly a text uses each topic's defining terms.
+"""Feature steps of the linear pipeline that must load at labeling time.
+
+`NormalizeText` runs `normalize_arabic` once per text, before every vectorizer.
+`LexiconFeatures`: how strongly a text uses each topic's defining terms.
 
 The terms come from the topic definitions of the labeling guideline (captagon,
 the Global Coalition, the Caesar Act, UN 2254 ...), not from the training
@@ -18,12 +21,26 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from predict.text import normalize_arabic
 
 
-class LexiconFeatures(TransformerMixin, BaseEstimator):
-    """One feature per topic: log(1 + matches of its terms), scaled by ``weight``."""
+class NormalizeText(TransformerMixin, BaseEstimator):
+    """Pipeline step: raw texts -> `normalize_arabic` texts (stateless)."""
 
-    def __init__(self, lexicon: dict[str, list[str]] | None = None, weight: float = 1.0):
+    def fit(self, X: Iterable[str], y=None) -> "NormalizeText":
+        return self
+
+    def transform(self, X: Iterable[str]) -> list[str]:
+        return [normalize_arabic(t) for t in X]
+
+
+class LexiconFeatures(TransformerMixin, BaseEstimator):
+    """One feature per topic: log(1 + matches of its terms), scaled by ``weight``.
+
+    With ``normalized_input`` the texts are taken as already normalized (after `NormalizeText`).
+    """
+
+    def __init__(self, lexicon: dict[str, list[str]] | None = None, weight: float = 1.0, normalized_input: bool = False):
         self.lexicon = lexicon
         self.weight = weight
+        self.normalized_input = normalized_input
 
     def fit(self, X: Iterable[str], y=None) -> "LexiconFeatures":
         self.topics_ = sorted(self.lexicon or {})
@@ -33,7 +50,7 @@ class LexiconFeatures(TransformerMixin, BaseEstimator):
     def transform(self, X: Iterable[str]):
         rows = []
         for text in X:
-            norm = normalize_arabic(text)
+            norm = text if self.normalized_input else normalize_arabic(text)
             rows.append([np.log1p(sum(norm.count(term) for term in terms)) for terms in self.terms_])
         return sparse.csr_matrix(np.asarray(rows, dtype=np.float32).reshape(-1, len(self.topics_)) * self.weight)
 
