@@ -29,7 +29,7 @@ class LinearScorer:
         weights = coef[k] if coef.shape[0] > 1 else (coef[0] if k == 1 else -coef[0])
         contrib = row.data * weights[row.indices]
         order = np.argsort(-contrib)[:top]
-        names = features.get_feature_names_out()
+        names = features[-1].get_feature_names_out()  # the last step before the classifier names the columns
         return [
             {"feature": str(names[row.indices[i]]).split("__", 1)[-1], "weight": round(float(contrib[i]), 4)}
             for i in order

@@ -60,11 +60,14 @@ def aggregate_article(probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return (probs * weights[:, None]).sum(axis=0) / weights.sum()
 
 
-def decide(scores: np.ndarray, classes: list[str], other_label: str, threshold: float) -> tuple[str, float]:
-    """Best class, or ``other_label`` when the best topic's score is under ``threshold``."""
+def decide(scores: np.ndarray, classes: list[str], other_label: str | None, threshold: float) -> tuple[str, float]:
+    """Best class, or ``other_label`` when the best topic's score is under ``threshold``.
+
+    A model trained without an out-of-scope class (``other_label`` None) never abstains.
+    """
     best = int(np.argmax(scores))
     label, confidence = classes[best], float(scores[best])
-    if label != other_label and confidence < threshold:
+    if other_label and label != other_label and confidence < threshold:
         return other_label, confidence
     return label, confidence
 
@@ -76,7 +79,7 @@ class TopicModel:
         self.scorer = scorer
         self.meta = meta
         self.classes: list[str] = list(meta["classes"])
-        self.other_label: str = meta["other_label"]
+        self.other_label: str | None = meta["other_label"]
         self.temperature: float = float(meta.get("temperature", 1.0))
         self.threshold: float = float(meta.get("threshold", 0.0))
 

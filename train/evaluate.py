@@ -30,7 +30,7 @@ def article_level(rows: list[dict[str, Any]], probs: np.ndarray, classes: list[s
         labels = [rows[i]["label"] for i in idx]
         gold.append(max(set(labels), key=labels.count))
         scores = aggregate_article(probs[idx], paragraph_weights([rows[i]["text"] for i in idx]))
-        pred.append(decide(scores, classes, other or "", threshold)[0])
+        pred.append(decide(scores, classes, other, threshold)[0])
     return gold, pred
 
 

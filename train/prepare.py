@@ -190,8 +190,8 @@ def build_dataset(examples: list[Example], classes: list[str]):
     splits = {}
     for split in ("train", "holdout"):
         rows = [asdict(e) for e in examples if e.split == split]
-        columns = {k: [r[k] for r in rows] for k in features}
-        splits[split] = Dataset.from_dict(columns, features=features)
+        if rows:  # an empty split cannot be saved; readers treat a missing split as empty
+            splits[split] = Dataset.from_dict({k: [r[k] for r in rows] for k in features}, features=features)
     return DatasetDict(splits)
 
 

@@ -55,7 +55,10 @@ def load_examples(config: Config, split: str = "train") -> list[dict[str, Any]]:
     path = config.data.dataset_dir
     if not (path / "dataset_dict.json").is_file():
         raise PrepareError(f"{path}: no prepared dataset; run `mihwar prepare CONFIG` first")
-    ds = load_from_disk(str(path))[split]
+    dataset = load_from_disk(str(path))
+    if split not in dataset:
+        return []
+    ds = dataset[split]
     names = ds.features["label"].names
     if names != config.classes:
         raise ConfigError(f"data.labels: dataset at {path} has classes {names}, config says {config.classes}; re-run prepare")

@@ -106,7 +106,10 @@ def train_model(texts: list[str], labels: list[str], groups: list[str], config: 
     probs = np.stack([softmax(np.where(np.isfinite(o), o, -1e9), temperature) for o in oof])
     all_probs, all_labels = probs.reshape(-1, len(classes)), labels * len(oof)
     curve = M.coverage_curve(all_probs, all_labels, classes, config.data.other_label)
-    threshold = ev.threshold if ev.threshold is not None else M.choose_threshold(curve, ev.target_accuracy)
+    if config.data.other_label is None:
+        threshold = 0.0  # nothing to abstain to
+    else:
+        threshold = ev.threshold if ev.threshold is not None else M.choose_threshold(curve, ev.target_accuracy)
     reliability = M.reliability_table(all_probs, all_labels, classes)
     summary = summarize(probs, labels, classes, config.data.other_label, threshold, per_fold)
     summary["cv_ece"] = M.expected_calibration_error(reliability)

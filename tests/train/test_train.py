@@ -89,3 +89,12 @@ def test_training_and_labeling_clean_text_with_the_same_function(trained_model_d
     assert first.transform([raw]) == [normalize_arabic(raw)]
     lexicon = dict(pipeline.named_steps["features"].transformer_list)["lexicon"]
     assert lexicon.transform(first.transform(["بالكبتاغون"]))[0, lexicon.topics_.index("drugs")] > 0  # clitic-tolerant
+
+
+def test_abstention_only_when_there_is_an_out_of_scope_class():
+    from predict.model import decide
+
+    scores = np.array([0.4, 0.35, 0.25])
+    assert decide(scores, ["a", "b", "other"], "other", 0.5) == ("other", 0.4)
+    assert decide(scores, ["a", "b", "other"], "other", 0.3) == ("a", 0.4)
+    assert decide(scores, ["a", "b", "c"], None, 0.5) == ("a", 0.4)
