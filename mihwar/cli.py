@@ -102,8 +102,8 @@ def evaluate(config: Path = ConfigArg, set_: List[str] = SetOpt, tracking_uri: O
 def promote(
     name: str = typer.Option("mihwar-topics", help="registered model name"),
     version: Optional[str] = typer.Option(None, help="model version (default: newest)"),
-    recall_floor: float = typer.Option(0.5, help="minimum cross-validated recall of every topic"),
-    topics: str = typer.Option("drugs,counter_isis,sanctions,diplomacy", help="comma-separated topics the floor applies to"),
+    recall_floor: Optional[float] = typer.Option(None, help="minimum CV recall of every topic (default: the run's evaluation.recall_floor)"),
+    topics: Optional[str] = typer.Option(None, help="comma-separated topics the floor applies to (default: the run's data.labels)"),
     tracking_uri: Optional[str] = TrackingOpt,
 ) -> None:
     """Move the `champion` alias to a model version if it passes the gate."""
@@ -112,7 +112,7 @@ def promote(
     from train.tracking import promote as do_promote, resolve_tracking_uri
 
     mlflow.set_tracking_uri(resolve_tracking_uri(tracking_uri))
-    ok, reason, v = do_promote(name, version, recall_floor, [t for t in topics.split(",") if t])
+    ok, reason, v = do_promote(name, version, recall_floor, [t for t in topics.split(",") if t] if topics else None)
     typer.echo(f"{name} v{v}: {'promoted to @champion' if ok else 'not promoted'}: {reason}")
     if not ok:
         raise typer.Exit(1)

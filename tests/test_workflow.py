@@ -39,6 +39,8 @@ def test_fresh_clone_dvc_repro_experiment_and_batch_labeling(tmp_path):
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
     env.pop("MIHWAR_MODEL", None)
     sh("git", "init", "-q", cwd=repo, env=env)
+    sh("git", "config", "user.name", "mihwar test", cwd=repo, env=env)  # dvc exp commits without reading env vars
+    sh("git", "config", "user.email", "test@localhost", cwd=repo, env=env)
     sh("git", "add", "-A", cwd=repo, env=env)
     sh("git", "commit", "-qm", "clone", cwd=repo, env=env)
 

@@ -79,8 +79,14 @@ def promotion_decision(candidate: dict[str, float], champion: dict[str, float] |
     return True, f"cv_macro_f1 {f1:.4f}" + (f" beats the champion's {champion['cv_macro_f1']:.4f}" if champion else " (no champion yet)")
 
 
-def promote(name: str, version: str | None, floor: float, topics: list[str]) -> tuple[bool, str, str]:
-    """Move the champion alias to ``version`` (default: newest) when the gate allows it."""
+def promote(name: str, version: str | None, floor: float | None = None, topics: list[str] | None = None) -> tuple[bool, str, str]:
+    """Move the champion alias to ``version`` (default: newest) when the gate allows it.
+
+    The recall floor and the topics default to the candidate run's own config
+    (``evaluation.recall_floor``, ``data.labels``).
+    """
+    import ast
+
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
@@ -90,13 +96,18 @@ def promote(name: str, version: str | None, floor: float, topics: list[str]) -> 
         if not versions:
             raise LookupError(f"no registered model named {name!r}")
         version = str(max(int(v.version) for v in versions))
-    candidate = client.get_run(client.get_model_version(name, version).run_id).data.metrics
+    run = client.get_run(client.get_model_version(name, version).run_id)
+    candidate = run.data.metrics
+    if floor is None:
+        floor = float(run.data.params.get("evaluation.recall_floor", 0.5))
+    if topics is None:
+        topics = list(ast.literal_eval(run.data.params["data.labels"]))
     try:
         current = client.get_model_version_by_alias(name, CHAMPION)
         champion = client.get_run(current.run_id).data.metrics
     except MlflowException:
         current, champion = None, None
-    if current is not None and current.version == version:
+    if current is not None and str(current.version) == str(version):
         return False, f"version {version} is already the champion", version
     ok, reason = promotion_decision(candidate, champion, topics, floor)
     if ok:
