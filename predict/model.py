@@ -72,6 +72,31 @@ def decide(scores: np.ndarray, classes: list[str], other_label: str | None, thre
     return label, confidence
 
 
+DEFAULT_MIN_TOPIC_SHARE = 0.3
+
+
+def decide_article(scores: np.ndarray, classes: list[str], other_label: str | None, threshold: float,
+                   min_topic_share: float = DEFAULT_MIN_TOPIC_SHARE) -> tuple[str, float]:
+    """An article's label from its aggregated scores (the share of the article per class).
+
+    An article is about a topic when at least ``min_topic_share`` of it is in scope,
+    however much background surrounds that part; its label is then the topic that
+    dominates the in-scope part, and ``confidence`` is that topic's share of it.
+    Under ``threshold`` it abstains to ``other_label``.
+    """
+    if not other_label or other_label not in classes:
+        return decide(scores, classes, other_label, threshold)
+    o = classes.index(other_label)
+    in_scope = 1.0 - float(scores[o])
+    if in_scope < min_topic_share:
+        return other_label, float(scores[o])
+    topic_scores = np.array(scores, dtype=float)
+    topic_scores[o] = -1.0
+    best = int(np.argmax(topic_scores))
+    confidence = float(scores[best]) / in_scope
+    return (classes[best], confidence) if confidence >= threshold else (other_label, confidence)
+
+
 class TopicModel:
     """A scorer plus the calibration, abstention and aggregation that make it a classifier."""
 
@@ -82,6 +107,7 @@ class TopicModel:
         self.other_label: str | None = meta["other_label"]
         self.temperature: float = float(meta.get("temperature", 1.0))
         self.threshold: float = float(meta.get("threshold", 0.0))
+        self.min_topic_share: float = float(meta.get("min_topic_share", DEFAULT_MIN_TOPIC_SHARE))
 
     @property
     def topics(self) -> list[str]:
@@ -107,7 +133,7 @@ class TopicModel:
 
     def _article(self, text: str, ps: list[str], probs: np.ndarray, with_paragraphs: bool, explain: int) -> ArticlePrediction:
         scores = aggregate_article(probs, paragraph_weights(ps))
-        label, confidence = decide(scores, self.classes, self.other_label, self.threshold)
+        label, confidence = decide_article(scores, self.classes, self.other_label, self.threshold, self.min_topic_share)
         prediction = ArticlePrediction(label, round(confidence, 4), self._score_dict(scores))
         if with_paragraphs:
             for i, (p, row) in enumerate(zip(ps, probs)):

@@ -151,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"uri": request.app.state.model_uri, "backend": meta["backend"], "mlflow_run_id": meta.get("mlflow_run_id"),
                 "data_version": meta.get("data_version"), "git_commit": meta.get("git_commit"), "topics": model.topics,
                 "classes": model.classes, "other_label": model.other_label, "threshold": model.threshold,
+                "min_topic_share": model.min_topic_share,
                 "temperature": model.temperature, "metrics": meta.get("metrics", {})}
 
     @app.post("/v1/classify", dependencies=[Depends(require_token)], summary="Label one article or a batch")

@@ -106,6 +106,7 @@ class EvaluationConfig(Strict):
     target_accuracy: float = Field(default=0.9, gt=0, le=1, description="accuracy wanted on the texts given a topic")
     threshold: float | None = Field(default=None, ge=0, le=1, description="fixed abstention threshold; None = choose by CV")
     recall_floor: float = Field(default=0.5, ge=0, le=1, description="promotion gate: minimum per-topic recall")
+    min_topic_share: float = Field(default=0.3, ge=0, le=1, description="share of an article that must be in scope for a topic label")
 
 
 class TrackingConfig(Strict):

@@ -15,12 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from predict.model import aggregate_article, decide, paragraph_weights
+from predict.model import aggregate_article, decide_article, paragraph_weights
 from train import metrics as M
 from train.config import Config
 
 
-def article_level(rows: list[dict[str, Any]], probs: np.ndarray, classes: list[str], other: str | None, threshold: float) -> tuple[list[str], list[str]]:
+def article_level(rows: list[dict[str, Any]], probs: np.ndarray, classes: list[str], other: str | None, threshold: float,
+                  min_topic_share: float) -> tuple[list[str], list[str]]:
     """Gold (majority paragraph label) and predicted (aggregated scores) topic per article."""
     by_article: dict[str, list[int]] = defaultdict(list)
     for i, r in enumerate(rows):
@@ -30,7 +31,7 @@ def article_level(rows: list[dict[str, Any]], probs: np.ndarray, classes: list[s
         labels = [rows[i]["label"] for i in idx]
         gold.append(max(set(labels), key=labels.count))
         scores = aggregate_article(probs[idx], paragraph_weights([rows[i]["text"] for i in idx]))
-        pred.append(decide(scores, classes, other, threshold)[0])
+        pred.append(decide_article(scores, classes, other, threshold, min_topic_share)[0])
     return gold, pred
 
 
@@ -115,7 +116,7 @@ def run_evaluate(config: Config, tracking_uri: str | None) -> list[str]:
     plot_confusion(M.confusion(y, pred, classes), classes, out / "plots" / "confusion.png")
     plot_per_class_f1({c: meta["metrics"][f"cv_f1.{c}"] for c in classes}, out / "plots" / "per_class_f1.png")
     n_wrong = write_misclassified(rows, pred, probs, out / "misclassified.csv")
-    a_gold, a_pred = article_level(rows, probs, classes, other, threshold)
+    a_gold, a_pred = article_level(rows, probs, classes, other, threshold, model.min_topic_share)
     article = M.classification_metrics(a_gold, a_pred, classes)
     in_scope = [(g, p) for g, p in zip(a_gold, a_pred) if g != other]
     metrics = {

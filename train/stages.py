@@ -38,6 +38,9 @@ def run_prepare(config: Config, config_path: str) -> tuple[dict[str, dict[str, i
     examples = collect_examples(config)
     counts = label_counts(examples)
     check_label_coverage(counts.get("train", {}), config, config_path)
+    import datasets
+
+    datasets.disable_progress_bars()
     dataset = build_dataset(examples, config.classes)
     out = config.data.dataset_dir
     dataset.save_to_disk(str(out))
@@ -105,8 +108,10 @@ def build_meta(config: Config, result: Any, data_version: str, run_id: str | Non
         "other_label": config.data.other_label,
         "temperature": result.temperature,
         "threshold": result.threshold,
+        "min_topic_share": config.evaluation.min_topic_share,
         "calibration": "temperature scaling of out-of-fold scores (grouped CV)",
-        "aggregation": "word-count-weighted mean of paragraph probabilities",
+        "aggregation": "scores: word-count-weighted mean of paragraph probabilities; label: the dominant topic of the "
+                       "in-scope part when at least min_topic_share of the article is in scope",
         "config": config_to_dict(config),
         "data_version": data_version,
         "git_commit": git_commit(),

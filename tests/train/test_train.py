@@ -98,3 +98,19 @@ def test_abstention_only_when_there_is_an_out_of_scope_class():
     assert decide(scores, ["a", "b", "other"], "other", 0.5) == ("other", 0.4)
     assert decide(scores, ["a", "b", "other"], "other", 0.3) == ("a", 0.4)
     assert decide(scores, ["a", "b", "c"], None, 0.5) == ("a", 0.4)
+
+
+def test_a_topic_surrounded_by_background_still_labels_the_article():
+    from predict.model import aggregate_article, decide_article
+
+    classes = ["sanctions", "drugs", "other"]
+    sanctions, background = [0.9, 0.05, 0.05], [0.02, 0.03, 0.95]
+    probs = np.array([sanctions] * 3 + [background] * 7)
+    scores = aggregate_article(probs, np.ones(10))
+    assert scores.argmax() == 2  # most of the article is background...
+    label, confidence = decide_article(scores, classes, "other", threshold=0.5, min_topic_share=0.2)
+    assert label == "sanctions" and confidence > 0.8  # ...but the part in scope is about sanctions
+    only_background = aggregate_article(np.array([background] * 10), np.ones(10))
+    assert decide_article(only_background, classes, "other", 0.5, 0.2)[0] == "other"
+    mixed = aggregate_article(np.array([[0.5, 0.45, 0.05]] * 4), np.ones(4))
+    assert decide_article(mixed, classes, "other", threshold=0.6, min_topic_share=0.2)[0] == "other"  # no clear topic
