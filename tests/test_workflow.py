@@ -60,6 +60,8 @@ def test_fresh_clone_dvc_repro_experiment_and_batch_labeling(tmp_path):
     assert "c1" in names and "cv_macro_f1" in names
     diff = sh("dvc", "metrics", "diff", "--json", cwd=repo, env=env)
     assert "reports/default/metrics.json" in diff
+    plots = sh("dvc", "plots", "show", "--json", cwd=repo, env=env)
+    assert "coverage" in plots and "confusion.png" in plots
 
     labeled = sh(sys.executable, "-m", "mihwar.cli", "predict", "data/samples", "--output", "out/labels.jsonl", cwd=repo, env=env)
     rows = [json.loads(l) for l in (repo / "out/labels.jsonl").read_text(encoding="utf-8").splitlines()]

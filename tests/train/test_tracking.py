@@ -77,6 +77,22 @@ def test_train_against_a_tracking_server_register_promote_and_load_back(workdir,
     pyfunc = mlflow.pyfunc.load_model("models:/mihwar-topics@champion")
     df = pyfunc.predict(pd.DataFrame({"text": ["ضبطت السلطات شحنة من حبوب الكبتاغون المهربة من سوريا"]}))
     assert list(df.columns[:2]) == ["label", "confidence"] and df.loc[0, "label"] == "drugs"
+    # the same logged model behind `mlflow models serve` (current environment, no env rebuild)
+    port = free_port()
+    served = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/mihwar-topics@champion",
+                               "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/ping", served, timeout=120)
+        import httpx
+
+        answer = httpx.post(f"http://127.0.0.1:{port}/invocations", timeout=60,
+                            json={"dataframe_split": {"columns": ["text"], "data": [["فرضت وزارة الخزانة عقوبات بموجب قانون قيصر"]]}})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["predictions"][0]["label"] == "sanctions"
+    finally:
+        served.terminate()
+        served.wait(timeout=30)
     # mihwar predict resolves the registry URI itself
     labeled = mihwar("predict", "data/samples/un_ceasefire_vote.txt", "--model", "models:/mihwar-topics@champion",
                      cwd=workdir, env=env)
