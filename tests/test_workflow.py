@@ -63,7 +63,7 @@ def test_fresh_clone_dvc_repro_experiment_and_batch_labeling(tmp_path):
     plots = sh("dvc", "plots", "show", "--json", cwd=repo, env=env)
     assert "coverage" in plots and "confusion.png" in plots
 
-    labeled = sh(sys.executable, "-m", "mihwar.cli", "predict", "data/samples", "--output", "out/labels.jsonl", cwd=repo, env=env)
+    sh(sys.executable, "-m", "mihwar.cli", "predict", "data/samples", "--output", "out/labels.jsonl", cwd=repo, env=env)
     rows = [json.loads(l) for l in (repo / "out/labels.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(rows) == 5 and all(r["error"] is None for r in rows)
     assert {r["id"] for r in rows} >= {"monitor-1", "monitor-2", "data/samples/sport_page.html"}

@@ -1,6 +1,5 @@
 """Batch labeling through the real CLI, with real files of every kind."""
 
-import csv
 import json
 import subprocess
 import sys
