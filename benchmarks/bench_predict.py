@@ -67,15 +67,6 @@ def main() -> None:
         from predict.batch import BatchOptions, run_batch
 
         paragraphs = corpus_paragraphs()
-        m = load_model(model)
-        reps = max(1, 20000 // len(paragraphs))
-        many = (paragraphs * reps)[:20000]
-        t = time.perf_counter()
-        m.paragraph_probs(many)
-        dt = time.perf_counter() - t
-        print(f"scoring {len(many)} paragraphs in one process (OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}): "
-              f"{dt:.2f}s = {len(many) / dt:,.0f} paragraphs/s")
-
         src = Path(tmp) / "batch.jsonl"
         with open(src, "w", encoding="utf-8") as f:
             for i in range(args.articles):
@@ -90,6 +81,15 @@ def main() -> None:
         print(f"batch of {args.articles} articles ({n_paras} paragraphs, {src.stat().st_size / 1e6:.1f} MB JSONL): {dt:.2f}s = "
               f"{args.articles / dt:,.0f} articles/s, {n_paras / dt:,.0f} paragraphs/s; labeled {summary.labeled}, "
               f"errors {len(summary.errors)}; peak RSS {peak / 1024:.0f} MB (was {before / 1024:.0f} MB before the batch)")
+
+        m = load_model(model)
+        reps = max(1, 20000 // len(paragraphs))
+        many = (paragraphs * reps)[:20000]
+        t = time.perf_counter()
+        m.paragraph_probs(many)
+        dt = time.perf_counter() - t
+        print(f"scoring {len(many)} paragraphs in one process (OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}): "
+              f"{dt:.2f}s = {len(many) / dt:,.0f} paragraphs/s")
 
 
 if __name__ == "__main__":
