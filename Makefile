@@ -38,6 +38,7 @@ test: setup-dev
 
 bench: setup
 	$(PY) benchmarks/bench_predict.py
+	$(PY) benchmarks/bench_server.py
 
 clean:
 	rm -rf out build .pytest_cache
