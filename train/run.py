@@ -42,6 +42,7 @@ def run_train(config: Config, config_path: str, tracking_uri: str | None) -> lis
         mlflow.log_metrics(result.metrics)
         mlflow.log_metrics({"temperature": result.temperature, "threshold": result.threshold})
         mlflow.set_tags({"git_commit": meta["git_commit"] or "unknown", "data_version": version,
+                         "dvc_dataset_md5": meta["dvc_dataset_md5"] or "not from dvc repro",
                          "config_path": config_path, "model_type": config.model.type})
         mlflow.log_dict(config_to_dict(config), "config.json")
         mlflow.log_artifacts(str(cv_dir), "cv")

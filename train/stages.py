@@ -93,6 +93,20 @@ def load_lexicon(path: Path, topics: list[str]) -> dict[str, list[str]]:
     return {str(k): [str(t) for t in v] for k, v in raw.items()}
 
 
+def dvc_out_hash(path: Path, lock: Path = Path("dvc.lock")) -> str | None:
+    """DVC's hash of an output, as recorded in dvc.lock by the stage that wrote it."""
+    import yaml
+
+    if not lock.is_file():
+        return None
+    stages = (yaml.safe_load(lock.read_text(encoding="utf-8")) or {}).get("stages", {})
+    for stage in stages.values():
+        for out in stage.get("outs", []):
+            if Path(out.get("path", "")) == Path(path):
+                return out.get("md5") or out.get("hash")
+    return None
+
+
 def git_commit() -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
@@ -114,6 +128,7 @@ def build_meta(config: Config, result: Any, data_version: str, run_id: str | Non
                        "in-scope part when at least min_topic_share of the article is in scope",
         "config": config_to_dict(config),
         "data_version": data_version,
+        "dvc_dataset_md5": dvc_out_hash(config.data.dataset_dir),
         "git_commit": git_commit(),
         "mlflow_run_id": run_id,
         "metrics": result.metrics,
