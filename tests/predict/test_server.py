@@ -170,3 +170,30 @@ def test_analyst_page_in_headless_chromium(server, tmp_path):
         driver.save_screenshot(str(artifacts / "analyst_page.png"))
     finally:
         driver.quit()
+
+
+def test_scoring_does_not_block_health_checks(trained_model_dir):
+    import threading
+
+    proc, base = start_server(trained_model_dir, MIHWAR_MAX_ARTICLES="150", MIHWAR_MAX_CHARS="100000",
+                              MIHWAR_MAX_BODY_BYTES="50000000")
+    try:
+        article = next((ROOT / "data/raw/articles").glob("002_*.txt")).read_text(encoding="utf-8")
+        done = threading.Event()
+
+        def big():
+            httpx.post(base + "/v1/classify", json={"articles": [{"text": article}] * 150}, timeout=300).raise_for_status()
+            done.set()
+
+        worker = threading.Thread(target=big)
+        worker.start()
+        answered_during = 0
+        while not done.is_set() and answered_during < 5:
+            assert httpx.get(base + "/healthz", timeout=30).status_code == 200
+            if not done.is_set():
+                answered_during += 1
+        worker.join()
+        assert answered_during >= 3  # the loop kept answering while 150 articles were being scored
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
