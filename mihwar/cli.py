@@ -66,13 +66,13 @@ def annotate(config: Path = ConfigArg, set_: List[str] = SetOpt) -> None:
     import json
 
     from predict.text import paragraph_hash, segment_article
-    from train.prepare import read_annotations, read_corpus, unlabeled_paragraphs
+    from train.prepare import read_annotated_corpus, unlabeled_paragraphs
 
-    data = _load(config, set_).data
-    if data.corpus_dir is None or data.annotations is None:
+    cfg = _load(config, set_)
+    if cfg.data.corpus_dir is None or cfg.data.annotations is None:
         fail(f"{config}: data.corpus_dir/data.annotations are not set; nothing to annotate")
-    articles = read_corpus(data.corpus_dir)
-    for article_id, index in unlabeled_paragraphs(articles, read_annotations(data.annotations)):
+    articles, annotations = read_annotated_corpus(cfg)
+    for article_id, index in unlabeled_paragraphs(articles, annotations):
         p = segment_article(articles[article_id])[index]
         typer.echo(json.dumps({"article_id": article_id, "paragraph_hash": paragraph_hash(p), "label": "", "excerpt": p[:80]},
                               ensure_ascii=False))

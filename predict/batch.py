@@ -64,25 +64,17 @@ class Summary:
         return "\n".join(lines)
 
 
-def error_row(rid: str, error: str, opts: BatchOptions) -> dict[str, Any]:
-    row = {"id": rid, "label": None, "confidence": None, "scores": None, "not_arabic": False, "error": error}
-    return _with_optional(row, opts)
-
-
-def prediction_row(rid: str, p: ArticlePrediction, opts: BatchOptions) -> dict[str, Any]:
-    row = {"id": rid, "label": p.label, "confidence": p.confidence, "scores": p.scores, "not_arabic": False, "error": None}
+def make_row(rid: str, opts: BatchOptions, *, label: str | None = None, confidence: float | None = None,
+             scores: dict[str, float] | None = None, not_arabic: bool = False, error: str | None = None,
+             prediction: ArticlePrediction | None = None) -> dict[str, Any]:
+    """The one output-row shape: every row has the same keys, whatever happened to its input."""
+    if prediction is not None:
+        label, confidence, scores = prediction.label, prediction.confidence, prediction.scores
+    row = {"id": rid, "label": label, "confidence": confidence, "scores": scores, "not_arabic": not_arabic, "error": error}
     if opts.paragraphs:
-        row["paragraphs"] = [asdict(x) for x in p.paragraphs]
+        row["paragraphs"] = [asdict(x) for x in prediction.paragraphs] if prediction else None
     if opts.explain:
-        row["explanation"] = p.explanation or []
-    return row
-
-
-def _with_optional(row: dict[str, Any], opts: BatchOptions) -> dict[str, Any]:
-    if opts.paragraphs:
-        row["paragraphs"] = None
-    if opts.explain:
-        row["explanation"] = None
+        row["explanation"] = (prediction.explanation or []) if prediction else None
     return row
 
 
@@ -92,20 +84,19 @@ def label_records(model: TopicModel, records: list[Record], opts: BatchOptions) 
     to_score = []
     for i, r in enumerate(records):
         if r.error:
-            rows[i] = error_row(r.id, r.error, opts)
+            rows[i] = make_row(r.id, opts, error=r.error)
         elif not r.text or not r.text.strip():
-            rows[i] = error_row(r.id, "empty text", opts)
+            rows[i] = make_row(r.id, opts, error="empty text")
         elif len(r.text) > opts.max_chars:
-            rows[i] = error_row(r.id, f"text too long: {len(r.text)} characters > limit {opts.max_chars}", opts)
+            rows[i] = make_row(r.id, opts, error=f"text too long: {len(r.text)} characters > limit {opts.max_chars}")
         elif not has_arabic(r.text):
-            rows[i] = _with_optional({"id": r.id, "label": model.other_label, "confidence": None, "scores": None,
-                                      "not_arabic": True, "error": None}, opts)
+            rows[i] = make_row(r.id, opts, label=model.other_label, not_arabic=True)
         else:
             to_score.append(i)
     preds = model.predict_articles([records[i].text for i in to_score], paragraphs=opts.paragraphs,
                                    explain=EXPLAIN_TOP if opts.explain else 0)
     for i, p in zip(to_score, preds):
-        rows[i] = prediction_row(records[i].id, p, opts)
+        rows[i] = make_row(records[i].id, opts, prediction=p)
     return rows  # type: ignore[return-value]
 
 
@@ -114,12 +105,13 @@ def chunks(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
         yield batch
 
 
-def _progress(total_hint: int | None):
+def _progress():
+    """A progress bar on stderr, only when a person is watching it."""
     if not sys.stderr.isatty():
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total_hint, unit="article", file=sys.stderr, leave=False)
+    return tqdm(unit="article", file=sys.stderr, leave=False)
 
 
 def run_batch(inputs: list[str], model_uri: str | None, opts: BatchOptions) -> Summary:
@@ -140,7 +132,7 @@ def run_batch(inputs: list[str], model_uri: str | None, opts: BatchOptions) -> S
     records = read_all(paths, read_opts)
     for _ in islice(records, writer.done):  # rows an interrupted run already wrote
         pass
-    bar = _progress(None)
+    bar = _progress()
     for batch in chunks(records, opts.chunk_size):
         rows = label_records(model, batch, opts)
         writer.write(rows)

@@ -157,15 +157,22 @@ def articles_as_units(examples: list[Example]) -> list[Example]:
     ]
 
 
-def collect_examples(config: Config) -> list[Example]:
-    """Read every configured input and return the labeled examples."""
+def read_annotated_corpus(config: Config) -> tuple[dict[str, str], list[Annotation]]:
+    """The corpus articles and their annotations ({} and [] when the config has none)."""
+    data = config.data
+    if data.corpus_dir is None or data.annotations is None:
+        return {}, []
+    return read_corpus(data.corpus_dir), read_annotations(data.annotations)
+
+
+def collect_examples(config: Config, corpus: tuple[dict[str, str], list[Annotation]] | None = None) -> list[Example]:
+    """Read every configured input (``corpus`` if already read) and return the labeled examples."""
     data = config.data
     examples: list[Example] = []
-    if data.corpus_dir is not None and data.annotations is not None:
-        articles = read_corpus(data.corpus_dir)
-        annotations = read_annotations(data.annotations)
-        corpus = label_paragraphs(articles, annotations, config.classes, str(data.annotations))
-        examples += articles_as_units(corpus) if data.granularity == "article" else corpus
+    articles, annotations = corpus if corpus is not None else read_annotated_corpus(config)
+    if articles:
+        corpus_examples = label_paragraphs(articles, annotations, config.classes, str(data.annotations))
+        examples += articles_as_units(corpus_examples) if data.granularity == "article" else corpus_examples
     for source in data.sources:
         unknown = set(source.label_map.values()) - set(config.classes)
         if unknown:

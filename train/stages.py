@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from train.config import Config, ConfigError, config_to_dict
-from train.prepare import (PrepareError, build_dataset, collect_examples, label_counts, read_annotations, read_corpus,
+from train.prepare import (PrepareError, build_dataset, collect_examples, label_counts, read_annotated_corpus,
                            unlabeled_paragraphs)
 
 
@@ -35,7 +35,8 @@ def check_label_coverage(counts: dict[str, int], config: Config, where: str) -> 
 def run_prepare(config: Config, config_path: str) -> tuple[dict[str, dict[str, int]], int]:
     """prepare stage: write the dataset to ``data.dataset_dir``; return label counts per split
     and the number of corpus paragraphs that have no annotation yet."""
-    examples = collect_examples(config)
+    articles, annotations = read_annotated_corpus(config)
+    examples = collect_examples(config, (articles, annotations))
     counts = label_counts(examples)
     check_label_coverage(counts.get("train", {}), config, config_path)
     import datasets
@@ -45,10 +46,7 @@ def run_prepare(config: Config, config_path: str) -> tuple[dict[str, dict[str, i
     out = config.data.dataset_dir
     dataset.save_to_disk(str(out))
     (out / "label_counts.json").write_text(json.dumps(counts, indent=2), encoding="utf-8")
-    unlabeled = 0
-    if config.data.corpus_dir is not None and config.data.annotations is not None:
-        unlabeled = len(unlabeled_paragraphs(read_corpus(config.data.corpus_dir), read_annotations(config.data.annotations)))
-    return counts, unlabeled
+    return counts, len(unlabeled_paragraphs(articles, annotations))
 
 
 def load_examples(config: Config, split: str = "train") -> list[dict[str, Any]]:

@@ -173,28 +173,29 @@ def test_resume_refuses_a_journal_of_another_batch(tmp_path, trained_model_dir):
         run_batch([str(src)], str(trained_model_dir), BatchOptions(output=str(out), resume=True))
 
 
-def test_labeling_path_imports_no_heavy_framework(tmp_path, trained_model_dir):
+def modules_loaded_after(tmp_path, body: str) -> str:
+    """Run ``body`` in a fresh interpreter (``SRC`` and ``OUT`` defined) and return its last line."""
     src = tmp_path / "a.txt"
     src.write_text(SANCTIONS, encoding="utf-8")
+    code = f"import sys\nSRC, OUT = {str(src)!r}, {str(tmp_path / 'o.jsonl')!r}\n" + body
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def test_labeling_path_imports_no_heavy_framework(tmp_path, trained_model_dir):
     code = (
-        "import sys\n"
         "from predict.batch import BatchOptions, run_batch\n"
-        f"run_batch([{str(src)!r}], {str(trained_model_dir)!r}, BatchOptions(output={str(tmp_path / 'o.jsonl')!r}))\n"
+        f"run_batch([SRC], {str(trained_model_dir)!r}, BatchOptions(output=OUT))\n"
         "print(sorted(m for m in ('mlflow', 'torch', 'transformers', 'datasets', 'train') if m in sys.modules))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert proc.stdout.strip() == "[]"
+    assert modules_loaded_after(tmp_path, code) == "[]"
 
 
 def test_cli_predict_imports_no_training_code(tmp_path, trained_model_dir):
-    src = tmp_path / "a.txt"
-    src.write_text(SANCTIONS, encoding="utf-8")
     code = (
-        "import sys\n"
         "from mihwar.cli import app\n"
-        f"try: app(['predict', {str(src)!r}, '--model', {str(trained_model_dir)!r}, '--output', {str(tmp_path / 'o.jsonl')!r}])\n"
+        f"try: app(['predict', SRC, '--model', {str(trained_model_dir)!r}, '--output', OUT])\n"
         "except SystemExit: pass\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mlflow', 'torch', 'transformers', 'datasets', 'train')))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    assert modules_loaded_after(tmp_path, code) == "[]"
