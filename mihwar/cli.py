@@ -51,7 +51,7 @@ def _known_errors() -> tuple[type[Exception], ...]:
 @app.command()
 def prepare(config: Path = ConfigArg, set_: List[str] = SetOpt) -> None:
     """Build the labeled dataset from raw articles, annotations and extra sources."""
-    from train.stages import run_prepare
+    from train.prepare import run_prepare
 
     counts, unlabeled = run_prepare(_load(config, set_), str(config))
     if unlabeled:
@@ -81,7 +81,7 @@ def annotate(config: Path = ConfigArg, set_: List[str] = SetOpt) -> None:
 @app.command()
 def train(config: Path = ConfigArg, set_: List[str] = SetOpt, tracking_uri: Optional[str] = TrackingOpt) -> None:
     """Cross-validate, calibrate and fit a model; log the run to MLflow."""
-    from train.run import run_train
+    from train.train import run_train
 
     cfg = _load(config, set_)
     summary = run_train(cfg, str(config), tracking_uri)

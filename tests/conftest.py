@@ -41,10 +41,11 @@ def trained_model_dir(tmp_path_factory) -> Path:
     """The default config, trained fast (1 repeat, fixed C) without MLflow, saved as an artifact."""
     from predict.artifact import save_model
     from train.config import load_config
-    from train.run import make_fit
-    from train.stages import build_meta, dataset_version
+    from train.train import make_fit
+    from train.provenance import build_meta
+    from train.dataset import dataset_version
     from train.prepare import collect_examples
-    from train.train import train_model
+    from train.cv import train_model
 
     base = copy_project(tmp_path_factory.mktemp("project"))
     config = load_config(base / "configs/default.yaml", FAST)

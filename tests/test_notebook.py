@@ -4,7 +4,7 @@ import json
 
 from tests.conftest import ROOT
 from train.config import load_config
-from train.stages import run_prepare
+from train.prepare import run_prepare
 
 
 def test_notebook_code_cells_run(workdir):

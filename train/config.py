@@ -194,3 +194,18 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[name] = value
     return out
+
+
+def load_lexicon(path: Path, topics: list[str]) -> dict[str, list[str]]:
+    """Topic -> terms from YAML; a topic outside the label set is a config error."""
+    import yaml
+
+    if not path.is_file():
+        raise ConfigError(f"features.lexicon: {path} not found")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(raw, dict) or not all(isinstance(v, list) and v for v in raw.values()):
+        raise ConfigError(f"{path}: expected a mapping of topic -> non-empty list of terms")
+    unknown = sorted(set(raw) - set(topics))
+    if unknown:
+        raise ConfigError(f"{path}: topics {unknown} are not in data.labels {topics}")
+    return {str(k): [str(t) for t in v] for k, v in raw.items()}

@@ -102,7 +102,7 @@ def holdout_metrics(model: Any, rows: list[dict[str, Any]], other: str | None) -
 def run_evaluate(config: Config, tracking_uri: str | None) -> list[str]:
     """evaluate stage: metrics.json, plots/, misclassified.csv; added to the training run."""
     from predict.artifact import load_model
-    from train.stages import load_examples
+    from train.dataset import load_examples
 
     model = load_model(str(config.model_dir))
     meta, other, threshold = model.meta, config.data.other_label, model.threshold

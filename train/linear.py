@@ -14,7 +14,7 @@ from sklearn.svm import LinearSVC
 from predict.features import LexiconFeatures, NormalizeText
 from predict.linear import LinearScorer
 from train.config import FeaturesConfig, LinearModelConfig
-from train.train import inner_group_splits
+from train.cv import inner_group_splits
 
 
 def build_pipeline(features: FeaturesConfig, model: LinearModelConfig, C: float, seed: int,

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 from predict.text import paragraph_hash, paragraphs_or_whole, segment_article
 from train.config import Config, SourceConfig
+from train.dataset import check_label_coverage
 
 SKIP = "skip"  # annotation for a paragraph with nothing to learn from (an attribution line)
 
@@ -207,3 +208,20 @@ def label_counts(examples: list[Example]) -> dict[str, dict[str, int]]:
     for e in examples:
         out.setdefault(e.split, Counter())[e.label] += 1  # type: ignore[index]
     return {split: dict(sorted(c.items())) for split, c in out.items()}
+
+
+def run_prepare(config: Config, config_path: str) -> tuple[dict[str, dict[str, int]], int]:
+    """The prepare stage: write the dataset to ``data.dataset_dir``; return label counts per split
+    and the number of corpus paragraphs that have no annotation yet."""
+    articles, annotations = read_annotated_corpus(config)
+    examples = collect_examples(config, (articles, annotations))
+    counts = label_counts(examples)
+    check_label_coverage(counts.get("train", {}), config, config_path)
+    import datasets
+
+    datasets.disable_progress_bars()
+    dataset = build_dataset(examples, config.classes)
+    out = config.data.dataset_dir
+    dataset.save_to_disk(str(out))
+    (out / "label_counts.json").write_text(json.dumps(counts, indent=2), encoding="utf-8")
+    return counts, len(unlabeled_paragraphs(articles, annotations))

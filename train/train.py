@@ -1,123 +1,90 @@
-"""train: grouped cross-validation, calibration, abstention threshold, final fit.
+"""The `train` stage: prepared dataset in; model artifact, CV reports and one MLflow run out.
 
-Pure worker: takes texts, labels and article ids in memory and returns a
-`TrainResult`; the CLI reads files, writes the artifact and talks to MLflow.
+`run_train` reads files and talks to MLflow; the work itself is done by the pure
+workers in `train.cv` (grouped CV, calibration) and the model families
+(`train.linear`, `train.transformer`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+import json
+from pathlib import Path
+from typing import Any
 
-import numpy as np
-from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
-
-from predict.model import softmax
-from train import metrics as M
-from train.config import Config
-
-FitFn = Callable[[list[str], list[str], list[str]], Any]
+from train.config import Config, config_to_dict, flatten, load_lexicon
+from train.cv import train_model
+from train.dataset import check_splits, dataset_version, load_examples
+from train.provenance import build_meta
 
 
-@dataclass
-class Fold:
-    repeat: int
-    fold: int
-    train: np.ndarray
-    test: np.ndarray
+def make_fit(config: Config) -> Any:
+    """The fit function of the configured model family."""
+    if config.model.type == "transformer":
+        from train.transformer import TransformerFit
+
+        return TransformerFit(config.model, config.seed)
+    from train.linear import LinearFit
+
+    lexicon = load_lexicon(config.features.lexicon, config.data.labels) if config.features.lexicon else None
+    return LinearFit(config.features, config.model, config.evaluation.inner_splits, config.seed, lexicon)
 
 
-@dataclass
-class TrainResult:
-    scorer: Any
-    classes: list[str]  # order of oof_probs columns (the scorer keeps its own order)
-    temperature: float
-    threshold: float
-    metrics: dict[str, float]
-    oof_probs: np.ndarray  # (n_repeats, n_examples, len(classes)), calibrated, held-out only
-    fold_metrics: list[dict[str, Any]]
-    curve: list[dict[str, float]]
-    reliability: list[dict[str, float]]
-    extra_params: dict[str, Any] = field(default_factory=dict)
+def run_train(config: Config, config_path: str, tracking_uri: str | None) -> list[str]:
+    """Train, save the self-contained artifact, log everything to one MLflow run."""
+    import mlflow
+
+    from predict.artifact import LATEST_POINTER, save_model
+    from train.tracking import log_model, resolve_tracking_uri, start_run
+
+    rows = load_examples(config, "train")
+    check_splits(rows, config, config_path)
+    texts, labels, groups = [r["text"] for r in rows], [r["label"] for r in rows], [r["article_id"] for r in rows]
+    version = dataset_version(rows)
+    with start_run(resolve_tracking_uri(tracking_uri), config.tracking.experiment) as run:
+        result = train_model(texts, labels, groups, config, make_fit(config))
+        meta = build_meta(config, result, version, run.info.run_id)
+        save_model(config.model_dir, result.scorer, meta)
+        cv_dir = config.reports_dir / "cv"
+        write_cv_reports(cv_dir, rows, result)
+        mlflow.log_params({**flatten(config_to_dict(config)), **result.extra_params})
+        mlflow.log_metrics(result.metrics)
+        mlflow.log_metrics({"temperature": result.temperature, "threshold": result.threshold})
+        mlflow.set_tags({"git_commit": meta["git_commit"] or "unknown", "data_version": version,
+                         "dvc_dataset_md5": meta["dvc_dataset_md5"] or "not from dvc repro",
+                         "config_path": config_path, "model_type": config.model.type})
+        mlflow.log_dict(config_to_dict(config), "config.json")
+        mlflow.log_artifacts(str(cv_dir), "cv")
+        registered = config.tracking.registered_model if config.tracking.register_model else None
+        model_version = log_model(config.model_dir, registered)
+    LATEST_POINTER.parent.mkdir(parents=True, exist_ok=True)
+    LATEST_POINTER.write_text(str(config.model_dir) + "\n", encoding="utf-8")
+    m = result.metrics
+    return [
+        f"run {run.info.run_id} (data {version}); model saved to {config.model_dir}"
+        + (f"; registered {registered} v{model_version}" if model_version else ""),
+        f"grouped CV ({config.evaluation.n_repeats}x{config.evaluation.n_splits}-fold by article): "
+        f"macro-F1 {m['cv_macro_f1']:.3f} ± {m['cv_macro_f1_std']:.3f} over repeats, "
+        f"{m['cv_fold_macro_f1_mean']:.3f} ± {m['cv_fold_macro_f1_std']:.3f} over folds; accuracy {m['cv_accuracy']:.3f}",
+        f"calibration: temperature {result.temperature:.3f}, ECE {m['cv_ece']:.3f}; abstention threshold {result.threshold:.2f}"
+        + (f"; out-of-scope given a topic {m['cv_false_topic_rate']:.3f}" if "cv_false_topic_rate" in m else ""),
+        "per-class recall: " + ", ".join(f"{c}={m[f'cv_recall.{c}']:.2f}" for c in result.classes),
+    ]
 
 
-def grouped_folds(labels: Sequence[str], groups: Sequence[str], n_splits: int, n_repeats: int, seed: int) -> list[Fold]:
-    """Repeated stratified K-fold over articles: no article is ever on both sides."""
-    y, g = np.asarray(labels), np.asarray(groups)
-    folds = []
-    for r in range(n_repeats):
-        splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed + r)
-        for k, (tr, te) in enumerate(splitter.split(np.zeros(len(y)), y, g)):
-            folds.append(Fold(r, k, tr, te))
-    return folds
+def write_cv_reports(directory: Path, rows: list[dict[str, Any]], result: Any) -> None:
+    """Held-out (out-of-fold) predictions and the per-fold, coverage and reliability tables."""
+    import csv
 
-
-def logits_in_order(scorer: Any, texts: Sequence[str], classes: list[str]) -> np.ndarray:
-    """Scorer logits re-ordered to ``classes``; a class the fold never saw scores -inf."""
-    raw = scorer.logits(list(texts))
-    out = np.full((len(texts), len(classes)), -np.inf)
-    for j, c in enumerate(scorer.classes):
-        out[:, classes.index(c)] = raw[:, j]
-    return out
-
-
-def cross_validate(texts: list[str], labels: list[str], groups: list[str], folds: list[Fold], fit: FitFn, classes: list[str]) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """Out-of-fold logits for every repeat, and the metrics of each fold."""
-    n_repeats = max(f.repeat for f in folds) + 1
-    oof = np.full((n_repeats, len(texts), len(classes)), np.nan)
-    per_fold = []
-    pick = lambda seq, idx: [seq[i] for i in idx]  # noqa: E731
-    for f in folds:
-        scorer = fit(pick(texts, f.train), pick(labels, f.train), pick(groups, f.train))
-        oof[f.repeat, f.test] = logits_in_order(scorer, pick(texts, f.test), classes)
-        pred = [classes[i] for i in oof[f.repeat, f.test].argmax(axis=1)]
-        m = M.classification_metrics(pick(labels, f.test), pred, classes)
-        per_fold.append({"repeat": f.repeat, "fold": f.fold, "n_test": len(f.test),
-                         "test_articles": len(set(pick(groups, f.test))), "macro_f1": m["macro_f1"], "accuracy": m["accuracy"]})
-    return oof, per_fold
-
-
-def summarize(oof_probs: np.ndarray, labels: list[str], classes: list[str], other: str | None, threshold: float, per_fold: list[dict[str, Any]]) -> dict[str, float]:
-    """Mean and spread over repeats (pooled out-of-fold) and over folds."""
-    runs = [M.classification_metrics(labels, M.decisions(p, classes, other, threshold), classes) for p in oof_probs]
-    out: dict[str, float] = {}
-    for key in runs[0]:
-        values = np.array([r[key] for r in runs])
-        out[f"cv_{key}"] = float(values.mean())
-        if key in ("macro_f1", "accuracy"):
-            out[f"cv_{key}_std"] = float(values.std())
-    fold_f1 = np.array([f["macro_f1"] for f in per_fold])
-    out.update({"cv_fold_macro_f1_mean": float(fold_f1.mean()), "cv_fold_macro_f1_std": float(fold_f1.std()),
-                "cv_fold_macro_f1_min": float(fold_f1.min()), "cv_fold_macro_f1_max": float(fold_f1.max())})
-    rates = [M.false_topic_rate(labels, M.decisions(p, classes, other, threshold), other) for p in oof_probs]
-    if rates[0] is not None:
-        out["cv_false_topic_rate"] = float(np.mean(rates))
-    return out
-
-
-def train_model(texts: list[str], labels: list[str], groups: list[str], config: Config, fit: FitFn) -> TrainResult:
-    """Evaluate ``fit`` by repeated grouped CV, calibrate on its held-out scores, then fit on all data."""
-    classes = config.classes
-    ev = config.evaluation
-    folds = grouped_folds(labels, groups, ev.n_splits, ev.n_repeats, config.seed)
-    oof, per_fold = cross_validate(texts, labels, groups, folds, fit, classes)
-    y = np.array([classes.index(l) for l in labels])
-    temperature = M.fit_temperature(oof.reshape(-1, len(classes)), np.tile(y, len(oof)))
-    probs = np.stack([softmax(np.where(np.isfinite(o), o, -1e9), temperature) for o in oof])
-    all_probs, all_labels = probs.reshape(-1, len(classes)), labels * len(oof)
-    curve = M.coverage_curve(all_probs, all_labels, classes, config.data.other_label)
-    if config.data.other_label is None:
-        threshold = 0.0  # nothing to abstain to
-    else:
-        threshold = ev.threshold if ev.threshold is not None else M.choose_threshold(curve, ev.target_accuracy)
-    reliability = M.reliability_table(all_probs, all_labels, classes)
-    summary = summarize(probs, labels, classes, config.data.other_label, threshold, per_fold)
-    summary["cv_ece"] = M.expected_calibration_error(reliability)
-    scorer = fit(texts, labels, groups)
-    return TrainResult(scorer, classes, temperature, threshold, summary, probs, per_fold, curve, reliability,
-                       dict(getattr(scorer, "params", {})))
-
-
-def inner_group_splits(groups: Sequence[str], n_splits: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    n = min(n_splits, len(set(groups)))
-    return list(GroupKFold(n_splits=n).split(np.zeros(len(groups)), groups=groups)) if n >= 2 else []
+    directory.mkdir(parents=True, exist_ok=True)
+    mean_probs = result.oof_probs.mean(axis=0)
+    with open(directory / "oof.jsonl", "w", encoding="utf-8") as f:
+        for r, p in zip(rows, mean_probs):
+            f.write(json.dumps({"article_id": r["article_id"], "paragraph_index": r["paragraph_index"], "label": r["label"],
+                                "text": r["text"], "probs": [round(float(x), 5) for x in p]}, ensure_ascii=False) + "\n")
+    (directory / "folds.json").write_text(json.dumps(result.fold_metrics, indent=2), encoding="utf-8")
+    for name, table in (("coverage.csv", result.curve), ("reliability.csv", result.reliability)):
+        with open(directory / name, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=list(table[0]))
+            writer.writeheader()
+            writer.writerows(table)
+    (directory / "classes.json").write_text(json.dumps(result.classes), encoding="utf-8")

@@ -1,7 +1,7 @@
 import pytest
 
 from train.config import ConfigError, load_config
-from train.stages import check_splits
+from train.dataset import check_splits
 
 
 def write(tmp_path, text):

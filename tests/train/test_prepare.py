@@ -6,7 +6,7 @@ import pytest
 from tests.conftest import mihwar
 from train.config import load_config
 from train.prepare import PrepareError, collect_examples, label_counts
-from train.stages import run_prepare
+from train.prepare import run_prepare
 
 
 def test_prepare_builds_a_datasets_dataset_with_classlabels(workdir):

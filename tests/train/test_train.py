@@ -6,8 +6,8 @@ from predict.artifact import load_model, read_meta
 from train import metrics as M
 from train.config import load_config
 from train.prepare import collect_examples
-from train.run import make_fit
-from train.train import grouped_folds, train_model
+from train.train import make_fit
+from train.cv import grouped_folds, train_model
 from tests.conftest import FAST
 
 
