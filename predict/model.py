@@ -110,6 +110,16 @@ class TopicModel:
         self.min_topic_share: float = float(meta.get("min_topic_share", DEFAULT_MIN_TOPIC_SHARE))
 
     @property
+    def identity(self) -> str:
+        """What names this model version in outputs and journals: its content-derived ``model_id``."""
+        if self.meta.get("model_id"):
+            return str(self.meta["model_id"])
+        import hashlib
+        import json
+
+        return hashlib.sha256(json.dumps(self.meta, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    @property
     def topics(self) -> list[str]:
         return [c for c in self.classes if c != self.other_label]
 
