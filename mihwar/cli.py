@@ -66,15 +66,15 @@ def annotate(config: Path = ConfigArg, set_: List[str] = SetOpt) -> None:
     import json
 
     from predict.text import paragraph_hash, segment_article
-    from train.prepare import read_annotated_corpus, unlabeled_paragraphs
+    from train.prepare import read_corpora, unlabeled_paragraphs
 
     cfg = _load(config, set_)
-    if cfg.data.corpus_dir is None or cfg.data.annotations is None:
-        fail(f"{config}: data.corpus_dir/data.annotations are not set; nothing to annotate")
-    articles, annotations = read_annotated_corpus(cfg)
+    if not cfg.data.corpora:
+        fail(f"{config}: data.corpora is empty; nothing to annotate")
+    articles, annotations = read_corpora(cfg)
     for article_id, index in unlabeled_paragraphs(articles, annotations):
-        p = segment_article(articles[article_id])[index]
-        typer.echo(json.dumps({"article_id": article_id, "paragraph_hash": paragraph_hash(p), "label": "", "excerpt": p[:80]},
+        p = segment_article(articles[article_id].text)[index]
+        typer.echo(json.dumps({"article_id": article_id, "paragraph_hash": paragraph_hash(p), "label": "", "text": p},
                               ensure_ascii=False))
 
 

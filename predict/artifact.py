@@ -1,12 +1,14 @@
 """The self-contained model artifact: one folder that labels raw text on its own.
 
-Layout: ``meta.json`` (classes, threshold, temperature, resolved config, data
-version, metrics) and either ``model.joblib`` (scikit-learn pipeline, text
-normalization included) or ``hf/`` (transformer weights and tokenizer).
+Layout (format ``mihwar-model/2``): ``meta.json`` (classes, calibration, threshold,
+resolved config, data version, metrics, ``model_id``) and either ``linear/`` (the
+linear model as JSON vocabularies and ``.npy`` arrays) or ``hf/`` (transformer weights
+as safetensors, tokenizer and config as JSON). Nothing is unpickled when loading.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -14,7 +16,9 @@ from typing import Any
 
 from predict.model import TopicModel
 
-FORMAT = "mihwar-model/1"
+FORMAT = "mihwar-model/2"
+OLD_FORMATS = {"mihwar-model/1": "it holds a pickled scikit-learn pipeline, which mihwar no longer loads because "
+                                 "unpickling runs whatever code the file holds; retrain it (`dvc repro` or `mihwar train CONFIG`)"}
 META = "meta.json"
 LATEST_POINTER = Path("models") / "LATEST"
 DEFAULT_MODEL_DIR = Path("models") / "default"
@@ -25,37 +29,49 @@ class ModelNotFoundError(FileNotFoundError):
     """The model URI names nothing that holds a mihwar model."""
 
 
-def save_meta(directory: Path, meta: dict[str, Any]) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / META).write_text(json.dumps({"format": FORMAT, **meta}, ensure_ascii=False, indent=2), encoding="utf-8")
-
-
-def save_sklearn_model(directory: Path, pipeline: Any, meta: dict[str, Any]) -> None:
-    """Write a scikit-learn artifact: the pipeline and its metadata, side by side."""
-    import joblib
-
-    save_meta(directory, {**meta, "backend": "sklearn"})
-    joblib.dump(pipeline, directory / "model.joblib", compress=3)
+def content_id(directory: Path) -> str:
+    """Hash of every file of a saved model (meta.json without its own id): the model version."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file() and p.name != META):
+        h.update(str(path.relative_to(directory)).encode())
+        h.update(path.read_bytes())
+    meta = json.loads((directory / META).read_text(encoding="utf-8"))
+    meta.pop("model_id", None)
+    h.update(json.dumps(meta, sort_keys=True).encode())
+    return h.hexdigest()[:16]
 
 
 def save_model(directory: Path, scorer: Any, meta: dict[str, Any]) -> None:
-    """Write any backend's scorer with its metadata (the scorer's own class order)."""
+    """Write any backend's scorer with its metadata (the scorer's own class order), then stamp its id."""
     directory = Path(directory)
-    meta = {**meta, "classes": list(scorer.classes)}
-    if hasattr(scorer, "pipeline"):
-        save_sklearn_model(directory, scorer.pipeline, meta)
+    directory.mkdir(parents=True, exist_ok=True)
+    meta = {"format": FORMAT, **meta, "classes": list(scorer.classes)}
+    if hasattr(scorer, "blocks"):
+        from predict.linear import save_linear
+
+        meta["backend"] = "linear"
+        save_linear(directory / "linear", scorer)
     else:
-        save_meta(directory, {**meta, "backend": "transformer"})
+        meta["backend"] = "transformer"
         scorer.save(directory / "hf")
+    (directory / META).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+    meta["model_id"] = content_id(directory)
+    (directory / META).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
 def read_meta(directory: Path) -> dict[str, Any]:
     path = Path(directory) / META
     if not path.is_file():
         raise ModelNotFoundError(f"{directory}: not a mihwar model folder (no {META})")
-    meta = json.loads(path.read_text(encoding="utf-8"))
-    if meta.get("format") != FORMAT:
-        raise ModelNotFoundError(f"{path}: unknown model format {meta.get('format')!r}, expected {FORMAT!r}")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelNotFoundError(f"{path}: not readable model metadata ({exc})") from None
+    fmt = meta.get("format")
+    if fmt in OLD_FORMATS:
+        raise ModelNotFoundError(f"{directory}: model format {fmt!r}: {OLD_FORMATS[fmt]}")
+    if fmt != FORMAT:
+        raise ModelNotFoundError(f"{path}: unknown model format {fmt!r}, expected {FORMAT!r}")
     return meta
 
 
@@ -92,14 +108,15 @@ def load_model(uri: str | None = None, device: str | None = None) -> TopicModel:
     """Load a model once for labeling; the backend is read from its metadata."""
     directory = resolve_model_dir(uri or default_model_uri())
     meta = read_meta(directory)
-    if meta["backend"] == "sklearn":
-        import joblib
+    if meta.get("backend") == "linear":
+        from predict.linear import load_linear
 
-        from predict.linear import LinearScorer
-
-        return TopicModel(LinearScorer(joblib.load(directory / "model.joblib")), meta)
-    if meta["backend"] == "transformer":
+        model = TopicModel(load_linear(directory / "linear"), meta)
+    elif meta.get("backend") == "transformer":
         from predict.hf_backend import TransformerScorer
 
-        return TopicModel(TransformerScorer.load(directory / "hf", meta, device=device), meta)
-    raise ModelNotFoundError(f"{directory}: unknown backend {meta['backend']!r}")
+        model = TopicModel(TransformerScorer.load(directory / "hf", meta, device=device), meta)
+    else:
+        raise ModelNotFoundError(f"{directory}: unknown backend {meta.get('backend')!r}")
+    model.uri = uri or str(directory)
+    return model

@@ -1,58 +1,104 @@
-"""Feature steps of the linear pipeline that must load at labeling time.
+"""Hand-made features of the linear model, as pure functions on normalized text.
 
-`NormalizeText` runs `normalize_arabic` once per text, before every vectorizer.
-`LexiconFeatures`: how strongly a text uses each topic's defining terms.
+Training wraps them in scikit-learn steps (`train.features`); labeling calls them
+directly (`predict.linear`), so both compute exactly the same numbers.
 
-The terms come from the topic definitions of the labeling guideline (captagon,
-the Global Coalition, the Caesar Act, UN 2254 ...), not from the training
-articles, so they carry knowledge five articles cannot teach. The model learns
-how much to trust them. Terms are matched as substrings of the normalized text,
-which tolerates Arabic clitics (بالكبتاغون, لداعش).
+- **Lexicon** (`configs/lexicon.yaml`): one feature per topic, log(1 + matches of its
+  defining terms) in the paragraph. Terms come from the guideline's topic definitions.
+- **Scope** (`configs/scope.yaml`): a gazetteer of Syrian (and Iraqi) places, actors and
+  institutions, counted in the paragraph and in its whole article; and each topic's
+  lexicon score again, split by whether the article has such a link at all. That lets a
+  linear model tell "captagon seized in Jordan, smuggled from Syria" from "cannabis
+  seized in Sfax": the same words, another file.
+
+Terms are matched as substrings of the normalized text, which tolerates Arabic clitics
+(بالكبتاغون، لداعش).
 """
 
 from __future__ import annotations
 
-from typing import Iterable
-
-import numpy as np
-from scipy import sparse
-from sklearn.base import BaseEstimator, TransformerMixin
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
 
 from predict.text import normalize_arabic
 
 
-class NormalizeText(TransformerMixin, BaseEstimator):
-    """Pipeline step: raw texts -> `normalize_arabic` texts (stateless)."""
-
-    def fit(self, X: Iterable[str], y=None) -> "NormalizeText":
-        return self
-
-    def transform(self, X: Iterable[str]) -> list[str]:
-        return [normalize_arabic(t) for t in X]
+def normalize_terms(terms: list[str]) -> list[str]:
+    """Terms as they are matched: normalized, deduplicated, sorted."""
+    return sorted({normalize_arabic(str(t)) for t in terms} - {""})
 
 
-class LexiconFeatures(TransformerMixin, BaseEstimator):
-    """One feature per topic: log(1 + matches of its terms), scaled by ``weight``.
+@lru_cache(maxsize=64)
+def _pattern(terms: tuple[str, ...]) -> re.Pattern:
+    """One alternation per group, longest term first: a text matches each stretch once."""
+    return re.compile("|".join(re.escape(t) for t in sorted(terms, key=lambda t: (-len(t), t))))
 
-    With ``normalized_input`` the texts are taken as already normalized (after `NormalizeText`).
-    """
 
-    def __init__(self, lexicon: dict[str, list[str]] | None = None, weight: float = 1.0, normalized_input: bool = False):
-        self.lexicon = lexicon
-        self.weight = weight
-        self.normalized_input = normalized_input
+def count_terms(norm_text: str, terms: tuple[str, ...]) -> int:
+    """Non-overlapping matches of a group's terms (longest first) in a normalized text."""
+    return len(_pattern(tuple(terms)).findall(norm_text)) if terms else 0
 
-    def fit(self, X: Iterable[str], y=None) -> "LexiconFeatures":
-        self.topics_ = sorted(self.lexicon or {})
-        self.terms_ = [sorted({normalize_arabic(str(t)) for t in (self.lexicon or {})[topic]}) for topic in self.topics_]
-        return self
 
-    def transform(self, X: Iterable[str]):
-        rows = []
-        for text in X:
-            norm = text if self.normalized_input else normalize_arabic(text)
-            rows.append([np.log1p(sum(norm.count(term) for term in terms)) for terms in self.terms_])
-        return sparse.csr_matrix(np.asarray(rows, dtype=np.float32).reshape(-1, len(self.topics_)) * self.weight)
+def matched_terms(norm_text: str, terms: list[str]) -> list[str]:
+    """The terms of a group that occur in the text (for explanations)."""
+    return [t for t in terms if t in norm_text]
 
-    def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        return np.array([f"lexicon:{t}" for t in self.topics_], dtype=object)
+
+@dataclass(frozen=True)
+class TermFeatures:
+    """Lexicon and scope features of one model: groups of normalized terms and their weights."""
+
+    lexicon: tuple[tuple[str, tuple[str, ...]], ...]  # (topic, terms)
+    gazetteer: tuple[tuple[str, tuple[str, ...]], ...]  # (place group, terms)
+    lexicon_weight: float = 1.0
+    scope_weight: float = 1.0
+
+    @classmethod
+    def build(cls, lexicon: dict[str, list[str]] | None, gazetteer: dict[str, list[str]] | None,
+              lexicon_weight: float = 1.0, scope_weight: float = 1.0) -> "TermFeatures":
+        norm = lambda groups: tuple((k, tuple(normalize_terms(v))) for k, v in sorted((groups or {}).items()))  # noqa: E731
+        return cls(norm(lexicon), norm(gazetteer), lexicon_weight, scope_weight)
+
+    def names(self) -> list[str]:
+        lex = [f"lexicon:{t}" for t, _ in self.lexicon]
+        if not self.gazetteer:
+            return lex
+        places = [f"scope:{g}@{where}" for where in ("paragraph", "article") for g, _ in self.gazetteer]
+        split = [f"lexicon:{t}|{link}" for link in ("linked", "unlinked") for t, _ in self.lexicon]
+        return lex + places + split
+
+    def article_link(self, norm_article: str) -> tuple[list[float], float]:
+        """Gazetteer features of the article and whether it has any link (1.0) or none (0.0)."""
+        counts = [count_terms(norm_article, terms) for _, terms in self.gazetteer]
+        return [math.log1p(c) * self.scope_weight for c in counts], float(any(counts))
+
+    def vector(self, norm_paragraph: str, article: tuple[list[float], float] | None) -> list[float]:
+        """All term features of a paragraph; ``article`` is `article_link` of its article."""
+        lex = [math.log1p(count_terms(norm_paragraph, terms)) * self.lexicon_weight for _, terms in self.lexicon]
+        if not self.gazetteer:
+            return lex
+        at_article, linked = article if article is not None else self.article_link(norm_paragraph)
+        at_paragraph = [math.log1p(count_terms(norm_paragraph, terms)) * self.scope_weight for _, terms in self.gazetteer]
+        return lex + at_paragraph + at_article + [v * linked for v in lex] + [v * (1.0 - linked) for v in lex]
+
+    def explain_terms(self, norm_paragraph: str, norm_article: str) -> dict[str, list[str]]:
+        """Feature name -> the terms that fired it, for `--explain`."""
+        out = {f"lexicon:{t}": matched_terms(norm_paragraph, terms) for t, terms in self.lexicon}
+        for g, terms in self.gazetteer:
+            out[f"scope:{g}@paragraph"] = matched_terms(norm_paragraph, terms)
+            out[f"scope:{g}@article"] = matched_terms(norm_article, terms)
+        for t, terms in self.lexicon:
+            for link in ("linked", "unlinked"):
+                out[f"lexicon:{t}|{link}"] = out[f"lexicon:{t}"]
+        return out
+
+    def to_json(self) -> dict:
+        return {"lexicon": {t: list(v) for t, v in self.lexicon}, "gazetteer": {g: list(v) for g, v in self.gazetteer},
+                "lexicon_weight": self.lexicon_weight, "scope_weight": self.scope_weight}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "TermFeatures":
+        return cls(tuple((k, tuple(v)) for k, v in d["lexicon"].items()), tuple((k, tuple(v)) for k, v in d["gazetteer"].items()),
+                   float(d["lexicon_weight"]), float(d["scope_weight"]))

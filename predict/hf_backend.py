@@ -68,7 +68,7 @@ class TransformerScorer:
         return dict(enc), owner
 
     @torch.no_grad()
-    def logits(self, paragraphs: Sequence[str]) -> np.ndarray:
+    def logits(self, paragraphs: Sequence[str], contexts: Sequence[str] | None = None) -> np.ndarray:
         enc, owner = self.windows(paragraphs)
         n = len(owner)
         out = []

@@ -1,37 +1,186 @@
-"""Scorer for the scikit-learn backend: a fitted pipeline that takes raw paragraphs."""
+"""The linear model at labeling time: TF-IDF + term features + linear scores, in NumPy only.
+
+It computes exactly what the fitted scikit-learn pipeline of `train.linear` computes
+(same normalization, n-grams, sublinear TF-IDF with l2 norm per block, term features,
+coefficients), from plain data files: no scikit-learn, SciPy or pickle at labeling time.
+Character n-grams within word boundaries depend only on the word, so each word's
+n-gram columns are computed once and cached.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from predict.features import TermFeatures
+from predict.text import normalize_arabic
+
+WORD_CACHE_LIMIT = 200_000  # distinct words kept with their n-gram columns; bounded memory on any input
+
+
+class TfidfBlock:
+    """One TF-IDF vectorizer as data: vocabulary (term -> column), idf, analyzer and n-gram range."""
+
+    def __init__(self, terms: list[str], idf: np.ndarray, analyzer: str, ngram_range: tuple[int, int], token_pattern: str | None):
+        self.vocabulary = {t: i for i, t in enumerate(terms)}
+        self.idf = np.asarray(idf, dtype=np.float64)
+        self.analyzer, self.ngram_range = analyzer, tuple(ngram_range)
+        self.token_re = re.compile(token_pattern) if token_pattern else None
+        self._words: dict[str, list[int]] = {}
+
+    def _char_wb_columns(self, word: str) -> np.ndarray:
+        cols = self._words.get(word)
+        if cols is None:
+            w, vocab, (lo, hi) = f" {word} ", self.vocabulary, self.ngram_range
+            found = []
+            for n in range(lo, hi + 1):
+                grams = [w[i:i + n] for i in range(max(len(w) - n + 1, 1))]
+                found += [vocab[g] for g in grams if g in vocab]
+                if len(w) <= n:  # scikit-learn counts a short word once, at its first n
+                    break
+            if len(self._words) >= WORD_CACHE_LIMIT:
+                self._words.clear()
+            cols = self._words[word] = np.array(found, dtype=np.int64)
+        return cols
+
+    def _word_columns(self, text: str) -> np.ndarray:
+        tokens = self.token_re.findall(text)
+        lo, hi = self.ngram_range
+        vocab, cols = self.vocabulary, []
+        for n in range(lo, hi + 1):
+            grams = tokens if n == 1 else [" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+            cols += [vocab[g] for g in grams if g in vocab]
+        return np.array(cols, dtype=np.int64)
+
+    def _occurrences(self, norm_texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column of every in-vocabulary n-gram occurrence (one numpy array per word or text)."""
+        if self.analyzer == "char_wb":
+            words = [t.split() for t in norm_texts]
+            arrays = [self._char_wb_columns(w) for ws in words for w in ws]
+            owners = np.repeat(np.arange(len(norm_texts)), [len(ws) for ws in words])
+        else:
+            arrays = [self._word_columns(t) for t in norm_texts]
+            owners = np.arange(len(norm_texts))
+        if not arrays:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        lengths = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
+        return np.repeat(owners, lengths), np.concatenate(arrays)
+
+    def transform(self, norm_texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows, columns and values of the l2-normalized sublinear TF-IDF matrix."""
+        row, col = self._occurrences(norm_texts)
+        if not len(row):
+            return row, col, np.zeros(0)
+        uniq, counts = np.unique(row * len(self.idf) + col, return_counts=True)  # count repeats of (row, column)
+        row, col = uniq // len(self.idf), uniq % len(self.idf)
+        val = (1.0 + np.log(counts)) * self.idf[col]
+        norms = np.sqrt(np.bincount(row, weights=val * val, minlength=len(norm_texts)))
+        return row, col, val / norms[row]
+
 
 class LinearScorer:
-    """Raw class scores from a fitted text pipeline whose last step is a linear model."""
+    """Raw class scores (logits) of the exported linear model."""
 
-    def __init__(self, pipeline: Any):
-        self.pipeline = pipeline
-        self.classes = [str(c) for c in pipeline.classes_]
+    def __init__(self, spec: dict[str, Any], blocks: list[TfidfBlock], coef: np.ndarray, intercept: np.ndarray):
+        self.spec = spec
+        self.classes: list[str] = list(spec["classes"])
+        self.blocks = blocks
+        self.terms = TermFeatures.from_json(spec["terms"]) if spec.get("terms") else None
+        self.coef_t = np.ascontiguousarray(np.asarray(coef, dtype=np.float64).T)  # (n_features, n_outputs)
+        self.intercept = np.asarray(intercept, dtype=np.float64)
+        self.offsets = np.cumsum([0] + [len(b.idf) for b in blocks]).tolist()
+        self.feature_names_cache: list[str] | None = None
 
-    def logits(self, paragraphs: Sequence[str]) -> np.ndarray:
-        scores = np.asarray(self.pipeline.decision_function(list(paragraphs)), dtype=float)
-        if scores.ndim == 1:  # binary problems give one column: the positive class
-            scores = np.column_stack([np.zeros_like(scores), scores])
-        return scores
+    def _design(self, paragraphs: Sequence[str], contexts: Sequence[str] | None):
+        norm = [normalize_arabic(p) for p in paragraphs]
+        rows, cols, vals = [], [], []
+        for block, offset in zip(self.blocks, self.offsets):
+            r, c, v = block.transform(norm)
+            rows.append(r), cols.append(c + offset), vals.append(v)
+        dense = None
+        if self.terms is not None:
+            cache: dict[str, tuple[list[float], float]] = {}
+            ctx = contexts if contexts is not None else paragraphs
+            feats = []
+            for p, a in zip(norm, ctx):
+                if a not in cache:
+                    cache[a] = self.terms.article_link(normalize_arabic(a))
+                feats.append(self.terms.vector(p, cache[a]))
+            dense = np.asarray(feats, dtype=np.float64).reshape(len(norm), -1)
+        return norm, np.concatenate(rows), np.concatenate(cols), np.concatenate(vals), dense
+
+    def logits(self, paragraphs: Sequence[str], contexts: Sequence[str] | None = None) -> np.ndarray:
+        """One raw score per class for each paragraph; ``contexts`` are their whole articles."""
+        n = len(paragraphs)
+        if n == 0:
+            return np.zeros((0, len(self.classes)))
+        _, row, col, val, dense = self._design(paragraphs, contexts)
+        out = np.tile(self.intercept, (n, 1))
+        contrib = self.coef_t[col] * val[:, None]
+        for k in range(out.shape[1]):
+            out[:, k] += np.bincount(row, weights=contrib[:, k], minlength=n)
+        if dense is not None:
+            out += dense @ self.coef_t[self.offsets[-1]:]
+        if out.shape[1] == 1:  # binary problems give one column: the positive class
+            out = np.column_stack([np.zeros(n), out[:, 0]])
+        return out
+
+    def feature_names(self) -> list[str]:
+        if self.feature_names_cache is None:
+            names = []
+            for block in self.blocks:
+                inv = sorted(block.vocabulary, key=block.vocabulary.get)
+                names += [f"{block.analyzer}:{t}" for t in inv]
+            self.feature_names_cache = names + (self.terms.names() if self.terms else [])
+        return self.feature_names_cache
 
     def explain(self, text: str, label: str, top: int) -> list[dict[str, Any]]:
-        """The n-grams of ``text`` that pushed its score for ``label`` up the most."""
-        features, classifier = self.pipeline[:-1], self.pipeline[-1]
-        row = features.transform([text]).tocsr()
-        coef = np.asarray(classifier.coef_)
+        """The features of ``text`` that pushed its score for ``label`` up the most (terms named)."""
         k = self.classes.index(label)
-        weights = coef[k] if coef.shape[0] > 1 else (coef[0] if k == 1 else -coef[0])
-        contrib = row.data * weights[row.indices]
-        order = np.argsort(-contrib)[:top]
-        names = features[-1].get_feature_names_out()  # the last step before the classifier names the columns
-        return [
-            {"feature": str(names[row.indices[i]]).split("__", 1)[-1], "weight": round(float(contrib[i]), 4)}
-            for i in order
-            if contrib[i] > 0
-        ]
+        w = self.coef_t[:, k] if self.coef_t.shape[1] > 1 else (self.coef_t[:, 0] if k == 1 else -self.coef_t[:, 0])
+        norm, _, col, val, dense = self._design([text], [text])
+        contrib = {int(c): float(v * w[c]) for c, v in zip(col, val)}
+        if dense is not None:
+            for j, v in enumerate(dense[0]):
+                contrib[self.offsets[-1] + j] = float(v * w[self.offsets[-1] + j])
+        names = self.feature_names()
+        fired = self.terms.explain_terms(norm[0], norm[0]) if self.terms else {}
+        best = sorted((c for c, v in contrib.items() if v > 0), key=lambda c: -contrib[c])[:top]
+        out = []
+        for c in best:
+            item = {"feature": names[c], "weight": round(contrib[c], 4)}
+            if names[c] in fired:
+                item["terms"] = fired[names[c]]
+            out.append(item)
+        return out
+
+
+def save_linear(directory: Path, scorer: LinearScorer) -> None:
+    """Write the scorer as plain data: JSON spec and vocabularies, .npy arrays (no pickle)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    spec = {**scorer.spec, "blocks": []}
+    for i, block in enumerate(scorer.blocks):
+        terms = sorted(block.vocabulary, key=block.vocabulary.get)
+        (directory / f"vocab_{i}.json").write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
+        np.save(directory / f"idf_{i}.npy", block.idf, allow_pickle=False)
+        spec["blocks"].append({"analyzer": block.analyzer, "ngram_range": list(block.ngram_range),
+                               "token_pattern": block.token_re.pattern if block.token_re else None})
+    np.save(directory / "coef.npy", np.ascontiguousarray(scorer.coef_t.T), allow_pickle=False)
+    np.save(directory / "intercept.npy", scorer.intercept, allow_pickle=False)
+    (directory / "spec.json").write_text(json.dumps(spec, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def load_linear(directory: Path) -> LinearScorer:
+    """Read a scorer written by `save_linear`; arrays are loaded with ``allow_pickle=False``."""
+    spec = json.loads((directory / "spec.json").read_text(encoding="utf-8"))
+    blocks = [
+        TfidfBlock(json.loads((directory / f"vocab_{i}.json").read_text(encoding="utf-8")),
+                   np.load(directory / f"idf_{i}.npy", allow_pickle=False), b["analyzer"], tuple(b["ngram_range"]), b["token_pattern"])
+        for i, b in enumerate(spec["blocks"])
+    ]
+    return LinearScorer(spec, blocks, np.load(directory / "coef.npy", allow_pickle=False),
+                        np.load(directory / "intercept.npy", allow_pickle=False))

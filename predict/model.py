@@ -17,11 +17,11 @@ from predict.text import paragraphs_or_whole
 
 
 class Scorer(Protocol):
-    """Anything that maps paragraphs to one raw score (logit) per class."""
+    """Anything that maps paragraphs (with their whole articles as context) to one raw score (logit) per class."""
 
     classes: list[str]
 
-    def logits(self, paragraphs: Sequence[str]) -> np.ndarray: ...
+    def logits(self, paragraphs: Sequence[str], contexts: Sequence[str] | None = None) -> np.ndarray: ...
 
 
 @dataclass
@@ -75,6 +75,20 @@ def decide(scores: np.ndarray, classes: list[str], other_label: str | None, thre
 DEFAULT_MIN_TOPIC_SHARE = 0.3
 
 
+def article_confidence(share: float, kind: str, calibration: dict[str, list[float]] | None) -> float:
+    """Probability that an article's label is right, from the label's share of the article.
+
+    The map is a logistic curve on the logit of that share, fitted on held-out articles
+    (grouped CV), one curve for ``kind`` "topic" labels and one for "other". Without a
+    fitted curve the share itself is returned.
+    """
+    share = float(np.clip(share, 1e-6, 1 - 1e-6))
+    if not calibration or kind not in calibration:
+        return share
+    a, b = calibration[kind]
+    return float(1.0 / (1.0 + np.exp(-(a * np.log(share / (1 - share)) + b))))
+
+
 def decide_article(scores: np.ndarray, classes: list[str], other_label: str | None, threshold: float,
                    min_topic_share: float = DEFAULT_MIN_TOPIC_SHARE) -> tuple[str, float]:
     """An article's label from its aggregated scores (the share of the article per class).
@@ -108,6 +122,7 @@ class TopicModel:
         self.temperature: float = float(meta.get("temperature", 1.0))
         self.threshold: float = float(meta.get("threshold", 0.0))
         self.min_topic_share: float = float(meta.get("min_topic_share", DEFAULT_MIN_TOPIC_SHARE))
+        self.uri: str | None = None  # set by load_model: what the user named
 
     @property
     def identity(self) -> str:
@@ -123,17 +138,18 @@ class TopicModel:
     def topics(self) -> list[str]:
         return [c for c in self.classes if c != self.other_label]
 
-    def paragraph_probs(self, paragraphs: Sequence[str]) -> np.ndarray:
-        """Calibrated class probabilities for each paragraph."""
+    def paragraph_probs(self, paragraphs: Sequence[str], contexts: Sequence[str] | None = None) -> np.ndarray:
+        """Calibrated class probabilities for each paragraph; ``contexts`` are their whole articles."""
         if not paragraphs:
             return np.zeros((0, len(self.classes)))
-        return softmax(self.scorer.logits(list(paragraphs)), self.temperature)
+        return softmax(self.scorer.logits(list(paragraphs), None if contexts is None else list(contexts)), self.temperature)
 
     def predict_articles(self, texts: Sequence[str], paragraphs: bool = False, explain: int = 0) -> list[ArticlePrediction]:
         """Label whole articles; every paragraph of the batch is scored in one call."""
         segmented = [paragraphs_or_whole(t) for t in texts]
         flat = [p for ps in segmented for p in ps]
-        probs = self.paragraph_probs(flat)
+        contexts = [t for t, ps in zip(texts, segmented) for _ in ps]
+        probs = self.paragraph_probs(flat, contexts)
         results, start = [], 0
         for text, ps in zip(texts, segmented):
             p = probs[start : start + len(ps)]
@@ -143,7 +159,8 @@ class TopicModel:
 
     def _article(self, text: str, ps: list[str], probs: np.ndarray, with_paragraphs: bool, explain: int) -> ArticlePrediction:
         scores = aggregate_article(probs, paragraph_weights(ps))
-        label, confidence = decide_article(scores, self.classes, self.other_label, self.threshold, self.min_topic_share)
+        label, _ = decide_article(scores, self.classes, self.other_label, self.threshold, self.min_topic_share)
+        confidence = self.article_confidence(scores, label)
         prediction = ArticlePrediction(label, round(confidence, 4), self._score_dict(scores))
         if with_paragraphs:
             for i, (p, row) in enumerate(zip(ps, probs)):
@@ -153,6 +170,11 @@ class TopicModel:
             target = label if label in self.classes else self.classes[int(np.argmax(scores))]
             prediction.explanation = self.scorer.explain(text, target, explain)
         return prediction
+
+    def article_confidence(self, scores: np.ndarray, label: str) -> float:
+        """Calibrated probability that ``label`` is right for an article with these ``scores``."""
+        kind = "other" if label == self.other_label else "topic"
+        return article_confidence(float(scores[self.classes.index(label)]), kind, self.meta.get("article_calibration"))
 
     def _score_dict(self, row: np.ndarray) -> dict[str, float]:
         return {c: round(float(s), 4) for c, s in zip(self.classes, row)}

@@ -49,8 +49,8 @@ def trained_model_dir(tmp_path_factory) -> Path:
 
     base = copy_project(tmp_path_factory.mktemp("project"))
     config = load_config(base / "configs/default.yaml", FAST)
-    config.data.corpus_dir = base / "data/raw/articles"
-    config.data.annotations = base / "data/annotations/paragraphs.jsonl"
+    for corpus in config.data.corpora:
+        corpus.path, corpus.annotations = base / corpus.path, base / corpus.annotations
     config.data.sources[0].path = base / "data/raw/ant/ant_subset.jsonl"
     config.features.lexicon = base / "configs/lexicon.yaml"
     rows = [e.__dict__ for e in collect_examples(config) if e.split == "train"]

@@ -32,9 +32,17 @@ class SourceConfig(Strict):
     holdout_fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
 
 
+class CorpusConfig(Strict):
+    """A labeled corpus: a folder of .txt articles or a JSONL file, and its annotation file."""
+
+    path: Path
+    annotations: Path
+    holdout_fraction: float = Field(default=0.0, ge=0.0, lt=1.0, description="articles kept as the fixed test split")
+    optional: bool = Field(default=False, description="a missing corpus is empty instead of an error (e.g. data/raw/added)")
+
+
 class DataConfig(Strict):
-    corpus_dir: Path | None = None
-    annotations: Path | None = None
+    corpora: list[CorpusConfig] = []
     sources: list[SourceConfig] = []
     labels: list[str] = Field(min_length=1, description="the topics")
     other_label: str | None = "other"
@@ -47,10 +55,8 @@ class DataConfig(Strict):
             raise ValueError("labels must be unique")
         if self.other_label in self.labels:
             raise ValueError(f"other_label {self.other_label!r} must not also be a topic")
-        if (self.corpus_dir is None) != (self.annotations is None):
-            raise ValueError("corpus_dir and annotations go together")
-        if self.corpus_dir is None and not self.sources:
-            raise ValueError("no data: give corpus_dir + annotations, or sources")
+        if not self.corpora and not self.sources:
+            raise ValueError("no data: give corpora (path + annotations) or sources")
         return self
 
 
@@ -63,6 +69,8 @@ class FeaturesConfig(Strict):
     sublinear_tf: bool = True
     lexicon: Path | None = Field(default=None, description="topic lexicon YAML (topic -> terms); None = no lexicon features")
     lexicon_weight: float = Field(default=1.0, gt=0)
+    scope: Path | None = Field(default=None, description="scope gazetteer YAML (group -> terms); None = no scope features")
+    scope_weight: float = Field(default=1.0, gt=0)
 
 
 class LinearModelConfig(Strict):
@@ -70,6 +78,8 @@ class LinearModelConfig(Strict):
     C_grid: list[float] = Field(default=[0.3, 1.0, 3.0, 10.0], min_length=1)
     class_weight: Literal["balanced"] | None = "balanced"
     max_iter: int = Field(default=2000, gt=0)
+    solver: Literal["lbfgs", "newton-cg", "saga"] = Field(default="newton-cg", description="logreg only; newton-cg converges "
+                                                          "in a few seconds where lbfgs takes minutes on these features")
 
     @field_validator("C_grid")
     @classmethod
@@ -208,4 +218,14 @@ def load_lexicon(path: Path, topics: list[str]) -> dict[str, list[str]]:
     unknown = sorted(set(raw) - set(topics))
     if unknown:
         raise ConfigError(f"{path}: topics {unknown} are not in data.labels {topics}")
+    return {str(k): [str(t) for t in v] for k, v in raw.items()}
+
+
+def load_gazetteer(path: Path) -> dict[str, list[str]]:
+    """Place group -> terms from YAML (the scope gazetteer)."""
+    if not path.is_file():
+        raise ConfigError(f"features.scope: {path} not found")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(raw, dict) or not raw or not all(isinstance(v, list) and v for v in raw.values()):
+        raise ConfigError(f"{path}: expected a mapping of group -> non-empty list of terms")
     return {str(k): [str(t) for t in v] for k, v in raw.items()}

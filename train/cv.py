@@ -16,7 +16,7 @@ from predict.model import softmax
 from train import metrics as M
 from train.config import Config
 
-FitFn = Callable[[list[str], list[str], list[str]], Any]
+FitFn = Callable[[list[tuple[str, str]], list[str], list[str]], Any]  # (units, labels, article ids) -> scorer
 
 
 @dataclass
@@ -52,16 +52,16 @@ def grouped_folds(labels: Sequence[str], groups: Sequence[str], n_splits: int, n
     return folds
 
 
-def logits_in_order(scorer: Any, texts: Sequence[str], classes: list[str]) -> np.ndarray:
-    """Scorer logits re-ordered to ``classes``; a class the fold never saw scores -inf."""
-    raw = scorer.logits(list(texts))
-    out = np.full((len(texts), len(classes)), -np.inf)
+def logits_in_order(scorer: Any, units: Sequence[tuple[str, str]], classes: list[str]) -> np.ndarray:
+    """Scorer logits of (paragraph, article) units re-ordered to ``classes``; a class the fold never saw scores -inf."""
+    raw = scorer.logits([u[0] for u in units], [u[1] for u in units])
+    out = np.full((len(units), len(classes)), -np.inf)
     for j, c in enumerate(scorer.classes):
         out[:, classes.index(c)] = raw[:, j]
     return out
 
 
-def cross_validate(texts: list[str], labels: list[str], groups: list[str], folds: list[Fold], fit: FitFn, classes: list[str]) -> tuple[np.ndarray, list[dict[str, Any]]]:
+def cross_validate(texts: list[tuple[str, str]], labels: list[str], groups: list[str], folds: list[Fold], fit: FitFn, classes: list[str]) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Out-of-fold logits for every repeat, and the metrics of each fold."""
     n_repeats = max(f.repeat for f in folds) + 1
     oof = np.full((n_repeats, len(texts), len(classes)), np.nan)
@@ -95,7 +95,7 @@ def summarize(oof_probs: np.ndarray, labels: list[str], classes: list[str], othe
     return out
 
 
-def train_model(texts: list[str], labels: list[str], groups: list[str], config: Config, fit: FitFn) -> TrainResult:
+def train_model(texts: list[tuple[str, str]], labels: list[str], groups: list[str], config: Config, fit: FitFn) -> TrainResult:
     """Evaluate ``fit`` by repeated grouped CV, calibrate on its held-out scores, then fit on all data."""
     classes = config.classes
     ev = config.evaluation

@@ -72,8 +72,13 @@ def choose_threshold(curve: list[dict[str, float]], target_accuracy: float) -> f
 
 def reliability_table(probs: np.ndarray, y_true: Sequence[str], classes: list[str], bins: int = 10) -> list[dict[str, float]]:
     """Confidence of the top class against how often it was right, per confidence bin."""
-    conf = probs.max(axis=1)
     correct = np.asarray([classes[i] for i in probs.argmax(axis=1)]) == np.asarray(y_true)
+    return reliability_bins(probs.max(axis=1), correct, bins)
+
+
+def reliability_bins(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
+    """Stated confidence against how often it was right, per confidence bin."""
+    conf, correct = np.asarray(conf, dtype=float), np.asarray(correct, dtype=bool)
     edges = np.linspace(0, 1, bins + 1)
     rows = []
     for lo, hi in zip(edges[:-1], edges[1:]):

@@ -1,4 +1,4 @@
-"""prepare: raw articles + paragraph annotations (+ extra labeled sources) -> dataset.
+"""prepare: labeled corpora (+ extra labeled sources) -> dataset.
 
 Raw files are only read. The output is a Hugging Face ``DatasetDict`` with a
 ``train`` split and a ``holdout`` split (source rows kept out of training for
@@ -14,16 +14,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from predict.text import paragraph_hash, paragraphs_or_whole, segment_article
+from predict.text import paragraphs_or_whole, segment_article
 from train.config import Config, SourceConfig
+from train.corpus import (SKIP, Annotation, Article, PrepareError, read_annotations, read_corpus, resolve_labels,
+                          unlabeled_paragraphs)
 from train.dataset import check_label_coverage
-
-SKIP = "skip"  # annotation for a paragraph with nothing to learn from (an attribution line)
-
-
-class PrepareError(ValueError):
-    """Raw data and annotations disagree; the message names file and line."""
-
 
 @dataclass
 class Example:
@@ -33,80 +28,49 @@ class Example:
     label: str
     split: str = "train"
     origin: str = "corpus"
+    context: str = ""  # the whole article the paragraph belongs to (scope features read it)
+    family: str = "in_scope"  # in_scope | syria_off_axis | same_vocabulary | general_news
 
 
-@dataclass
-class Annotation:
-    article_id: str
-    paragraph_hash: str
-    label: str
-    line: int
-
-
-def read_corpus(corpus_dir: Path) -> dict[str, str]:
-    """Article id (file stem) -> text, for every ``.txt`` in the folder."""
-    if not corpus_dir.is_dir():
-        raise PrepareError(f"{corpus_dir}: corpus folder not found")
-    articles = {}
-    for path in sorted(corpus_dir.glob("*.txt")):
-        try:
-            articles[path.stem] = path.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise PrepareError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start}); re-save it as UTF-8") from None
-    if not articles:
-        raise PrepareError(f"{corpus_dir}: no .txt articles")
-    return articles
-
-
-def read_annotations(path: Path) -> list[Annotation]:
-    """Parse the annotation JSONL, naming the line of any broken row."""
-    if not path.is_file():
-        raise PrepareError(f"{path}: annotations file not found")
-    out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
+def read_corpora(config: Config) -> tuple[dict[str, Article], list[Annotation]]:
+    """Every configured corpus and its annotations; articles of a corpus's test split are marked."""
+    articles: dict[str, Article] = {}
+    annotations: list[Annotation] = []
+    for corpus in config.data.corpora:
+        if corpus.optional and not corpus.path.exists():
             continue
-        try:
-            row = json.loads(line)
-            out.append(Annotation(row["article_id"], row["paragraph_hash"], row["label"], n))
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise PrepareError(f"{path}:{n}: broken annotation row ({exc!r}); need article_id, paragraph_hash, label") from None
-    return out
+        for aid, article in read_corpus(corpus.path, allow_empty=corpus.optional).items():
+            if aid in articles:
+                raise PrepareError(f"{corpus.path}: article id {aid!r} is also in corpus {articles[aid].corpus}")
+            article.holdout = in_holdout(aid, corpus.holdout_fraction)
+            articles[aid] = article
+        if corpus.annotations.is_file() or not corpus.optional:
+            annotations += read_annotations(corpus.annotations)
+    return articles, annotations
 
 
-def label_paragraphs(articles: dict[str, str], annotations: list[Annotation], classes: list[str], where: str) -> list[Example]:
-    """Join annotations to the paragraphs they name; stale or unknown ones are errors."""
-    index = {}
-    for article_id, text in articles.items():
-        for i, p in enumerate(segment_article(text)):
-            index[(article_id, paragraph_hash(p))] = (i, p)
-    allowed = set(classes) | {SKIP}
+def article_family(labels: dict[int, str], annotations_whole: bool, other: str | None) -> str:
+    """What kind of article this is, for the per-family out-of-scope report (from its gold labels)."""
+    if any(label not in (other, SKIP) for label in labels.values()):
+        return "in_scope"
+    # a whole-article `other` row means the reader found no Syria link at all
+    return "same_vocabulary" if annotations_whole else "syria_off_axis"
+
+
+def corpus_examples(articles: dict[str, Article], annotations: list[Annotation], config: Config) -> list[Example]:
+    """Labeled paragraphs of the corpora (unlabeled and `skip` paragraphs left out)."""
+    labels = resolve_labels(articles, annotations, config.classes)
+    whole = {a.article_id for a in annotations if a.paragraph_hash is None}
     examples = []
-    for a in annotations:
-        if a.label not in allowed:
-            raise PrepareError(f"{where}:{a.line}: label {a.label!r} is not in the configured set {sorted(allowed)}")
-        if a.article_id not in articles:
-            raise PrepareError(f"{where}:{a.line}: article {a.article_id!r} is not in the corpus")
-        if (a.article_id, a.paragraph_hash) not in index:
-            raise PrepareError(
-                f"{where}:{a.line}: paragraph {a.paragraph_hash} of article {a.article_id} no longer exists "
-                "(its text or the segmentation changed); re-annotate it"
-            )
-        if a.label != SKIP:
-            i, p = index[(a.article_id, a.paragraph_hash)]
-            examples.append(Example(p, a.article_id, i, a.label))
-    return sorted(examples, key=lambda e: (e.article_id, e.paragraph_index))
-
-
-def unlabeled_paragraphs(articles: dict[str, str], annotations: list[Annotation]) -> list[tuple[str, int]]:
-    """(article id, paragraph index) of every paragraph no annotation covers."""
-    done = {(a.article_id, a.paragraph_hash) for a in annotations}
-    return [
-        (aid, i)
-        for aid, text in articles.items()
-        for i, p in enumerate(segment_article(text))
-        if (aid, paragraph_hash(p)) not in done
-    ]
+    for aid in sorted(labels):
+        article = articles[aid]
+        family = article_family(labels[aid], aid in whole, config.data.other_label)
+        split = "holdout" if article.holdout else "train"
+        for i, p in enumerate(segment_article(article.text)):
+            label = labels[aid].get(i)
+            if label is not None and label != SKIP:
+                examples.append(Example(p, aid, i, label, split, article.corpus, article.text, family))
+    return examples
 
 
 def in_holdout(article_id: str, fraction: float) -> bool:
@@ -115,14 +79,19 @@ def in_holdout(article_id: str, fraction: float) -> bool:
     return bucket < fraction
 
 
-def source_examples(rows: Iterable[dict[str, Any]], source: SourceConfig, granularity: str) -> list[Example]:
-    """Examples from a labeled JSONL source, its labels mapped and capped per label."""
+def source_examples(rows: Iterable[dict[str, Any]], source: SourceConfig, granularity: str,
+                    exclude: set[str] = frozenset()) -> list[Example]:
+    """Examples from a labeled JSONL source, its labels mapped and capped per label.
+
+    Rows whose text is also a corpus article (``exclude``) are left out, so no article
+    is on both sides of a split.
+    """
     taken: Counter[str] = Counter()
     examples = []
     for n, row in enumerate(rows, start=1):
         label = source.label_map.get(str(row.get(source.label_field)))
         text = row.get(source.text_field)
-        if label is None or not isinstance(text, str) or not text.strip():
+        if label is None or not isinstance(text, str) or not text.strip() or text.strip() in exclude:
             continue
         if source.max_per_label and taken[label] >= source.max_per_label:
             continue
@@ -130,7 +99,7 @@ def source_examples(rows: Iterable[dict[str, Any]], source: SourceConfig, granul
         article_id = str(row.get("id") or row.get("source") or f"{source.path.name}:{n}")
         split = "holdout" if in_holdout(article_id, source.holdout_fraction) else "train"
         units = [text.strip()] if granularity == "article" else paragraphs_or_whole(text)
-        examples += [Example(u, article_id, i, label, split, source.path.name) for i, u in enumerate(units)]
+        examples += [Example(u, article_id, i, label, split, source.path.name, text, "general_news") for i, u in enumerate(units)]
     return examples
 
 
@@ -153,48 +122,37 @@ def articles_as_units(examples: list[Example]) -> list[Example]:
     for e in examples:
         by_article.setdefault(e.article_id, []).append(e)
     return [
-        Example("\n".join(e.text for e in exs), aid, 0, Counter(e.label for e in exs).most_common(1)[0][0])
+        Example("\n".join(e.text for e in exs), aid, 0, Counter(e.label for e in exs).most_common(1)[0][0], exs[0].split,
+                exs[0].origin, exs[0].context, exs[0].family)
         for aid, exs in by_article.items()
     ]
 
 
-def read_annotated_corpus(config: Config) -> tuple[dict[str, str], list[Annotation]]:
-    """The corpus articles and their annotations ({} and [] when the config has none)."""
-    data = config.data
-    if data.corpus_dir is None or data.annotations is None:
-        return {}, []
-    return read_corpus(data.corpus_dir), read_annotations(data.annotations)
-
-
-def collect_examples(config: Config, corpus: tuple[dict[str, str], list[Annotation]] | None = None) -> list[Example]:
+def collect_examples(config: Config, corpus: tuple[dict[str, Article], list[Annotation]] | None = None) -> list[Example]:
     """Read every configured input (``corpus`` if already read) and return the labeled examples."""
     data = config.data
-    examples: list[Example] = []
-    articles, annotations = corpus if corpus is not None else read_annotated_corpus(config)
-    if articles:
-        corpus_examples = label_paragraphs(articles, annotations, config.classes, str(data.annotations))
-        examples += articles_as_units(corpus_examples) if data.granularity == "article" else corpus_examples
+    articles, annotations = corpus if corpus is not None else read_corpora(config)
+    examples = corpus_examples(articles, annotations, config) if articles else []
+    if data.granularity == "article":
+        examples = articles_as_units(examples)
+    bodies = {a.text.split("\n", 1)[-1].strip() for a in articles.values()} | {a.text.strip() for a in articles.values()}
     for source in data.sources:
         unknown = set(source.label_map.values()) - set(config.classes)
         if unknown:
             raise PrepareError(f"data.sources[{source.path}].label_map: {sorted(unknown)} not in the configured classes {config.classes}")
-        examples += source_examples(read_jsonl(source.path), source, data.granularity)
+        examples += source_examples(read_jsonl(source.path), source, data.granularity, bodies)
     return examples
+
+
+FEATURES = {"text": "string", "article_id": "string", "paragraph_index": "int32", "origin": "string",
+            "context": "string", "family": "string"}
 
 
 def build_dataset(examples: list[Example], classes: list[str]):
     """Examples -> ``DatasetDict`` with ``label`` as a ``ClassLabel`` over ``classes``."""
     from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
-    features = Features(
-        {
-            "text": Value("string"),
-            "article_id": Value("string"),
-            "paragraph_index": Value("int32"),
-            "label": ClassLabel(names=classes),
-            "origin": Value("string"),
-        }
-    )
+    features = Features({**{k: Value(v) for k, v in FEATURES.items()}, "label": ClassLabel(names=classes)})
     splits = {}
     for split in ("train", "holdout"):
         rows = [asdict(e) for e in examples if e.split == split]
@@ -213,7 +171,7 @@ def label_counts(examples: list[Example]) -> dict[str, dict[str, int]]:
 def run_prepare(config: Config, config_path: str) -> tuple[dict[str, dict[str, int]], int]:
     """The prepare stage: write the dataset to ``data.dataset_dir``; return label counts per split
     and the number of corpus paragraphs that have no annotation yet."""
-    articles, annotations = read_annotated_corpus(config)
+    articles, annotations = read_corpora(config)
     examples = collect_examples(config, (articles, annotations))
     counts = label_counts(examples)
     check_label_coverage(counts.get("train", {}), config, config_path)

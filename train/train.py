@@ -11,7 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from train.config import Config, config_to_dict, flatten, load_lexicon
+from predict.features import TermFeatures
+from train.article_level import article_cv
+from train.config import Config, config_to_dict, flatten, load_gazetteer, load_lexicon
 from train.cv import train_model
 from train.dataset import check_splits, dataset_version, load_examples
 from train.provenance import build_meta
@@ -25,8 +27,17 @@ def make_fit(config: Config) -> Any:
         return TransformerFit(config.model, config.seed)
     from train.linear import LinearFit
 
-    lexicon = load_lexicon(config.features.lexicon, config.data.labels) if config.features.lexicon else None
-    return LinearFit(config.features, config.model, config.evaluation.inner_splits, config.seed, lexicon)
+    return LinearFit(config.features, config.model, config.evaluation.inner_splits, config.seed, term_features(config))
+
+
+def term_features(config: Config) -> TermFeatures | None:
+    """The lexicon and scope gazetteer of the config, as the model's term features."""
+    f = config.features
+    lexicon = load_lexicon(f.lexicon, config.data.labels) if f.lexicon else None
+    gazetteer = load_gazetteer(f.scope) if f.scope else None
+    if not lexicon and not gazetteer:
+        return None
+    return TermFeatures.build(lexicon, gazetteer, f.lexicon_weight, f.scope_weight)
 
 
 def run_train(config: Config, config_path: str, tracking_uri: str | None) -> list[str]:
@@ -38,14 +49,19 @@ def run_train(config: Config, config_path: str, tracking_uri: str | None) -> lis
 
     rows = load_examples(config, "train")
     check_splits(rows, config, config_path)
-    texts, labels, groups = [r["text"] for r in rows], [r["label"] for r in rows], [r["article_id"] for r in rows]
+    units = [(r["text"], r["context"]) for r in rows]
+    labels, groups = [r["label"] for r in rows], [r["article_id"] for r in rows]
     version = dataset_version(rows)
     with start_run(resolve_tracking_uri(tracking_uri), config.tracking.experiment) as run:
-        result = train_model(texts, labels, groups, config, make_fit(config))
-        meta = build_meta(config, result, version, run.info.run_id)
+        result = train_model(units, labels, groups, config, make_fit(config))
+        calibration, article_metrics, article_reliability = article_cv(
+            result.oof_probs, rows, result.classes, config.data.other_label, result.threshold, config.evaluation.min_topic_share)
+        result.metrics.update(article_metrics)
+        meta = {**build_meta(config, result, version, run.info.run_id), "article_calibration": calibration}
         save_model(config.model_dir, result.scorer, meta)
         cv_dir = config.reports_dir / "cv"
         write_cv_reports(cv_dir, rows, result)
+        write_table(cv_dir / "article_reliability.csv", article_reliability)
         mlflow.log_params({**flatten(config_to_dict(config)), **result.extra_params})
         mlflow.log_metrics(result.metrics)
         mlflow.log_metrics({"temperature": result.temperature, "threshold": result.threshold})
@@ -68,13 +84,14 @@ def run_train(config: Config, config_path: str, tracking_uri: str | None) -> lis
         f"calibration: temperature {result.temperature:.3f}, ECE {m['cv_ece']:.3f}; abstention threshold {result.threshold:.2f}"
         + (f"; out-of-scope given a topic {m['cv_false_topic_rate']:.3f}" if "cv_false_topic_rate" in m else ""),
         "per-class recall: " + ", ".join(f"{c}={m[f'cv_recall.{c}']:.2f}" for c in result.classes),
+        f"articles: macro-F1 {m['cv_article_macro_f1']:.3f} ± {m['cv_article_macro_f1_std']:.3f}, confidence ECE "
+        f"{m['cv_article_ece']:.3f}; out-of-scope given a topic: "
+        + (", ".join(f"{k.split('.')[-1]} {v:.3f}" for k, v in m.items() if k.startswith("cv_article_false_topic_rate.")) or "n/a"),
     ]
 
 
 def write_cv_reports(directory: Path, rows: list[dict[str, Any]], result: Any) -> None:
     """Held-out (out-of-fold) predictions and the per-fold, coverage and reliability tables."""
-    import csv
-
     directory.mkdir(parents=True, exist_ok=True)
     mean_probs = result.oof_probs.mean(axis=0)
     with open(directory / "oof.jsonl", "w", encoding="utf-8") as f:
@@ -83,8 +100,14 @@ def write_cv_reports(directory: Path, rows: list[dict[str, Any]], result: Any) -
                                 "text": r["text"], "probs": [round(float(x), 5) for x in p]}, ensure_ascii=False) + "\n")
     (directory / "folds.json").write_text(json.dumps(result.fold_metrics, indent=2), encoding="utf-8")
     for name, table in (("coverage.csv", result.curve), ("reliability.csv", result.reliability)):
-        with open(directory / name, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=list(table[0]))
-            writer.writeheader()
-            writer.writerows(table)
+        write_table(directory / name, table)
     (directory / "classes.json").write_text(json.dumps(result.classes), encoding="utf-8")
+
+
+def write_table(path: Path, table: list[dict[str, Any]]) -> None:
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(table[0]) if table else ["empty"])
+        writer.writeheader()
+        writer.writerows(table)

@@ -22,7 +22,9 @@ class TransformerFit:
     def __init__(self, model: TransformerModelConfig, seed: int, device: str | None = None):
         self.cfg, self.seed, self.device = model, seed, pick_device(device)
 
-    def __call__(self, texts: Sequence[str], labels: Sequence[str], groups: Sequence[str]) -> TransformerScorer:
+    def __call__(self, units: Sequence[tuple[str, str]], labels: Sequence[str], groups: Sequence[str]) -> TransformerScorer:
+        """Fine-tune on the paragraphs of (paragraph, article) units; the article context is not used."""
+        texts = [u[0] for u in units]
         torch.manual_seed(self.seed)
         classes = sorted(set(labels))
         tokenizer, model = load_pretrained(

@@ -16,14 +16,14 @@ def test_shipped_configs_validate():
 
 
 def test_unknown_key_names_file_and_key(tmp_path):
-    path = write(tmp_path, "data: {labels: [a], corpus_dir: x, annotations: y}\nmodel: {type: logreg, Cs: [1]}\n")
+    path = write(tmp_path, "data: {labels: [a], corpora: [{path: x, annotations: y}]}\nmodel: {type: logreg, Cs: [1]}\n")
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert f"{path}: model.Cs: Extra inputs are not permitted" in str(err.value)
 
 
 def test_wrong_type_names_file_and_key(tmp_path):
-    path = write(tmp_path, "data: {labels: [a], corpus_dir: x, annotations: y}\nevaluation: {n_splits: five}\n")
+    path = write(tmp_path, "data: {labels: [a], corpora: [{path: x, annotations: y}]}\nevaluation: {n_splits: five}\n")
     with pytest.raises(ConfigError, match=r"bad.yaml: evaluation.n_splits: Input should be a valid integer"):
         load_config(path)
 
@@ -33,7 +33,7 @@ def test_impossible_values_are_rejected(tmp_path):
         load_config("configs/default.yaml", ["evaluation.n_splits=1"])
     with pytest.raises(ConfigError, match=r"model.C_grid: Value error, C_grid values must be > 0"):
         load_config("configs/default.yaml", ["model.C_grid=[0]"])
-    path = write(tmp_path, "data: {labels: [a, a], corpus_dir: x, annotations: y}\n")
+    path = write(tmp_path, "data: {labels: [a, a], corpora: [{path: x, annotations: y}]}\n")
     with pytest.raises(ConfigError, match="labels must be unique"):
         load_config(path)
 

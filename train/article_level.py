@@ -1,0 +1,100 @@
+"""Article-level truth, decisions and the calibration of article confidence (pure functions).
+
+An article is about a topic when at least ``min_topic_share`` of its words are in
+paragraphs labeled with topics; its gold label is then the topic with the most words,
+else `other`. Predictions follow the same rule on the model's paragraph probabilities
+(`predict.model.decide_article`). The confidence shown with a label is the probability
+that the label is right, fitted on held-out (out-of-fold) articles.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Sequence
+
+import numpy as np
+
+from predict.model import aggregate_article, decide_article, paragraph_weights
+
+
+def group_by_article(article_ids: Sequence[str]) -> dict[str, list[int]]:
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, a in enumerate(article_ids):
+        groups[a].append(i)
+    return dict(groups)
+
+
+def gold_article_label(labels: Sequence[str], texts: Sequence[str], other: str | None, min_topic_share: float) -> str:
+    """The article's label from its paragraphs' gold labels, by the documented rule."""
+    weights = paragraph_weights(texts)
+    if not other:
+        shares: dict[str, float] = defaultdict(float)
+        for label, w in zip(labels, weights):
+            shares[label] += w
+        return max(shares, key=shares.get)
+    topic: dict[str, float] = defaultdict(float)
+    for label, w in zip(labels, weights):
+        if label != other:
+            topic[label] += w
+    if not topic or sum(topic.values()) / weights.sum() < min_topic_share:
+        return other
+    return max(topic, key=topic.get)
+
+
+def article_decisions(probs: np.ndarray, rows: list[dict[str, Any]], classes: list[str], other: str | None,
+                      threshold: float, min_topic_share: float) -> list[dict[str, Any]]:
+    """Per article: gold label, predicted label and the predicted label's share of the article."""
+    out = []
+    for aid, idx in group_by_article([r["article_id"] for r in rows]).items():
+        texts = [rows[i]["text"] for i in idx]
+        scores = aggregate_article(probs[idx], paragraph_weights(texts))
+        pred, _ = decide_article(scores, classes, other, threshold, min_topic_share)
+        gold = gold_article_label([rows[i]["label"] for i in idx], texts, other, min_topic_share)
+        out.append({"article_id": aid, "gold": gold, "pred": pred, "share": float(scores[classes.index(pred)]),
+                    "family": rows[idx[0]].get("family", "in_scope")})
+    return out
+
+
+def fit_article_calibration(decided: list[dict[str, Any]], other: str | None) -> dict[str, list[float]]:
+    """Logistic curves P(right | logit(share)), one for topic labels and one for `other`."""
+    from sklearn.linear_model import LogisticRegression
+
+    curves = {}
+    for kind in ("topic", "other"):
+        items = [d for d in decided if (d["pred"] == other) == (kind == "other")]
+        right = np.array([d["pred"] == d["gold"] for d in items])
+        if len(items) < 10 or right.all() or not right.any():
+            continue  # too few, or nothing to separate: the share itself is shown
+        share = np.clip([d["share"] for d in items], 1e-6, 1 - 1e-6)
+        x = np.log(share / (1 - share)).reshape(-1, 1)
+        lr = LogisticRegression(C=1.0).fit(x, right)
+        curves[kind] = [float(lr.coef_[0, 0]), float(lr.intercept_[0])]
+    return curves
+
+
+def article_cv(oof_probs: np.ndarray, rows: list[dict[str, Any]], classes: list[str], other: str | None, threshold: float,
+               min_topic_share: float) -> tuple[dict[str, list[float]], dict[str, float], list[dict[str, float]]]:
+    """Article-level view of grouped CV: the confidence calibration, metrics (mean over repeats) and reliability table."""
+    from predict.model import article_confidence
+    from train import metrics as M
+
+    per_repeat = [article_decisions(p, rows, classes, other, threshold, min_topic_share) for p in oof_probs]
+    pooled = [d for ds in per_repeat for d in ds]
+    calibration = fit_article_calibration(pooled, other)
+    metrics: dict[str, list[float]] = defaultdict(list)
+    for ds in per_repeat:
+        gold, pred = [d["gold"] for d in ds], [d["pred"] for d in ds]
+        m = M.classification_metrics(gold, pred, classes)
+        metrics["article_macro_f1"].append(m["macro_f1"])
+        metrics["article_accuracy"].append(m["accuracy"])
+        for family in sorted({d["family"] for d in ds} - {"in_scope"}):
+            rate = M.false_topic_rate([d["gold"] for d in ds if d["family"] == family],
+                                      [d["pred"] for d in ds if d["family"] == family], other)
+            if rate is not None:
+                metrics[f"article_false_topic_rate.{family}"].append(rate)
+    conf = [article_confidence(d["share"], "other" if d["pred"] == other else "topic", calibration) for d in pooled]
+    reliability = M.reliability_bins(np.array(conf), np.array([d["pred"] == d["gold"] for d in pooled]))
+    summary = {f"cv_{k}": float(np.mean(v)) for k, v in metrics.items()}
+    summary["cv_article_macro_f1_std"] = float(np.std(metrics["article_macro_f1"]))
+    summary["cv_article_ece"] = M.expected_calibration_error(reliability)
+    return calibration, summary, reliability
