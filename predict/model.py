@@ -89,26 +89,27 @@ def article_confidence(share: float, kind: str, calibration: dict[str, list[floa
     return float(1.0 / (1.0 + np.exp(-(a * np.log(share / (1 - share)) + b))))
 
 
-def decide_article(scores: np.ndarray, classes: list[str], other_label: str | None, threshold: float,
-                   min_topic_share: float = DEFAULT_MIN_TOPIC_SHARE) -> tuple[str, float]:
-    """An article's label from its aggregated scores (the share of the article per class).
+def decide_article(probs: np.ndarray, weights: np.ndarray, classes: list[str], other_label: str | None, threshold: float,
+                   min_topic_share: float = DEFAULT_MIN_TOPIC_SHARE) -> str:
+    """An article's label from its paragraphs' probabilities (rows) and weights (word counts).
 
-    An article is about a topic when at least ``min_topic_share`` of it is in scope,
-    however much background surrounds that part; its label is then the topic that
-    dominates the in-scope part, and ``confidence`` is that topic's share of it.
-    Under ``threshold`` it abstains to ``other_label``.
+    Each paragraph is decided first (`decide`). The article is about a topic when the
+    paragraphs decided as topics hold at least ``min_topic_share`` of its words, however
+    much background surrounds them; its label is then the topic with the most words.
+    This is the rule that turns gold paragraph labels into an article's gold label
+    (`train.article_level.gold_article_label`), applied to the model's decisions. A model
+    without an out-of-scope class takes the class with the largest share of the article.
     """
-    if not other_label or other_label not in classes:
-        return decide(scores, classes, other_label, threshold)
-    o = classes.index(other_label)
-    in_scope = 1.0 - float(scores[o])
-    if in_scope < min_topic_share:
-        return other_label, float(scores[o])
-    topic_scores = np.array(scores, dtype=float)
-    topic_scores[o] = -1.0
-    best = int(np.argmax(topic_scores))
-    confidence = float(scores[best]) / in_scope
-    return (classes[best], confidence) if confidence >= threshold else (other_label, confidence)
+    if not other_label or other_label not in classes or not len(probs):
+        return classes[int(np.argmax(aggregate_article(probs, weights)))] if len(probs) else (other_label or classes[0])
+    words: dict[str, float] = {}
+    for row, w in zip(probs, weights):
+        label = decide(row, classes, other_label, threshold)[0]
+        if label != other_label:
+            words[label] = words.get(label, 0.0) + float(w)
+    if not words or sum(words.values()) / float(np.sum(weights)) < min_topic_share:
+        return other_label
+    return max(words, key=words.get)
 
 
 class TopicModel:
@@ -158,8 +159,9 @@ class TopicModel:
         return results
 
     def _article(self, text: str, ps: list[str], probs: np.ndarray, with_paragraphs: bool, explain: int) -> ArticlePrediction:
-        scores = aggregate_article(probs, paragraph_weights(ps))
-        label, _ = decide_article(scores, self.classes, self.other_label, self.threshold, self.min_topic_share)
+        weights = paragraph_weights(ps)
+        scores = aggregate_article(probs, weights)
+        label = decide_article(probs, weights, self.classes, self.other_label, self.threshold, self.min_topic_share)
         confidence = self.article_confidence(scores, label)
         prediction = ArticlePrediction(label, round(confidence, 4), self._score_dict(scores))
         if with_paragraphs:

@@ -39,13 +39,14 @@ def fast_config_args() -> list[str]:
 @pytest.fixture(scope="session")
 def trained_model_dir(tmp_path_factory) -> Path:
     """The default config, trained fast (1 repeat, fixed C) without MLflow, saved as an artifact."""
+    from dataclasses import asdict
+
     from predict.artifact import save_model
     from train.config import load_config
-    from train.train import make_fit
-    from train.provenance import build_meta
     from train.dataset import dataset_version
     from train.prepare import collect_examples
-    from train.cv import train_model
+    from train.provenance import build_meta
+    from train.train import train_and_calibrate
 
     base = copy_project(tmp_path_factory.mktemp("project"))
     config = load_config(base / "configs/default.yaml", FAST)
@@ -53,11 +54,11 @@ def trained_model_dir(tmp_path_factory) -> Path:
         corpus.path, corpus.annotations = base / corpus.path, base / corpus.annotations
     config.data.sources[0].path = base / "data/raw/ant/ant_subset.jsonl"
     config.features.lexicon = base / "configs/lexicon.yaml"
-    rows = [e.__dict__ for e in collect_examples(config) if e.split == "train"]
-    result = train_model([r["text"] for r in rows], [r["label"] for r in rows], [r["article_id"] for r in rows],
-                         config, make_fit(config))
+    config.features.scope = base / "configs/scope.yaml"
+    rows = [asdict(e) for e in collect_examples(config) if e.split == "train"]
+    result, calibration, _ = train_and_calibrate(config, rows)
     out = base / "models/fast"
-    save_model(out, result.scorer, build_meta(config, result, dataset_version(rows), None))
+    save_model(out, result.scorer, {**build_meta(config, result, dataset_version(rows), None), "article_calibration": calibration})
     return out
 
 

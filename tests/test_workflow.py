@@ -49,7 +49,7 @@ def test_fresh_clone_dvc_repro_experiment_and_batch_labeling(tmp_path):
     metrics = json.loads((repo / "reports/default/metrics.json").read_text())
     assert 0 < metrics["paragraph_cv"]["cv_macro_f1"] <= 1 and "cv_macro_f1_std" in metrics["paragraph_cv"]
     assert (repo / "reports/default/plots/confusion.png").stat().st_size > 1000
-    assert (repo / "models/default/model.joblib").is_file() and (repo / "dvc.lock").is_file()
+    assert (repo / "models/default/linear/coef.npy").is_file() and (repo / "dvc.lock").is_file()
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     dataset_md5 = next(o["md5"] for o in lock["stages"]["prepare"]["outs"] if o["path"] == "data/processed/default")
     meta = json.loads((repo / "models/default/meta.json").read_text())

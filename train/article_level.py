@@ -1,8 +1,8 @@
 """Article-level truth, decisions and the calibration of article confidence (pure functions).
 
-An article is about a topic when at least ``min_topic_share`` of its words are in
-paragraphs labeled with topics; its gold label is then the topic with the most words,
-else `other`. Predictions follow the same rule on the model's paragraph probabilities
+An article is about a topic when at least ``GOLD_TOPIC_SHARE`` (30 %) of its words are
+in paragraphs labeled with topics; its gold label is then the topic with the most words,
+else `other` (the definition in the guideline). Predictions follow the same rule on the model's paragraph probabilities
 (`predict.model.decide_article`). The confidence shown with a label is the probability
 that the label is right, fitted on held-out (out-of-fold) articles.
 """
@@ -24,7 +24,11 @@ def group_by_article(article_ids: Sequence[str]) -> dict[str, list[int]]:
     return dict(groups)
 
 
-def gold_article_label(labels: Sequence[str], texts: Sequence[str], other: str | None, min_topic_share: float) -> str:
+GOLD_TOPIC_SHARE = 0.3
+
+
+def gold_article_label(labels: Sequence[str], texts: Sequence[str], other: str | None,
+                       min_topic_share: float = GOLD_TOPIC_SHARE) -> str:
     """The article's label from its paragraphs' gold labels, by the documented rule."""
     weights = paragraph_weights(texts)
     if not other:
@@ -47,9 +51,10 @@ def article_decisions(probs: np.ndarray, rows: list[dict[str, Any]], classes: li
     out = []
     for aid, idx in group_by_article([r["article_id"] for r in rows]).items():
         texts = [rows[i]["text"] for i in idx]
-        scores = aggregate_article(probs[idx], paragraph_weights(texts))
-        pred, _ = decide_article(scores, classes, other, threshold, min_topic_share)
-        gold = gold_article_label([rows[i]["label"] for i in idx], texts, other, min_topic_share)
+        weights = paragraph_weights(texts)
+        scores = aggregate_article(probs[idx], weights)
+        pred = decide_article(probs[idx], weights, classes, other, threshold, min_topic_share)
+        gold = gold_article_label([rows[i]["label"] for i in idx], texts, other)
         out.append({"article_id": aid, "gold": gold, "pred": pred, "share": float(scores[classes.index(pred)]),
                     "family": rows[idx[0]].get("family", "in_scope")})
     return out
@@ -98,3 +103,35 @@ def article_cv(oof_probs: np.ndarray, rows: list[dict[str, Any]], classes: list[
     summary["cv_article_macro_f1_std"] = float(np.std(metrics["article_macro_f1"]))
     summary["cv_article_ece"] = M.expected_calibration_error(reliability)
     return calibration, summary, reliability
+
+
+def choose_article_decision(oof_probs: np.ndarray, rows: list[dict[str, Any]], classes: list[str], other: str,
+                            thresholds: Sequence[float], shares: Sequence[float]) -> tuple[float, float, float]:
+    """The paragraph threshold and article topic share with the best out-of-fold article macro-F1
+    (mean over repeats; ties go to the lower threshold, then the lower share)."""
+    from predict.model import decide
+    from train import metrics as M
+
+    groups = list(group_by_article([r["article_id"] for r in rows]).values())
+    weights = [paragraph_weights([rows[i]["text"] for i in idx]) for idx in groups]
+    gold = [gold_article_label([rows[i]["label"] for i in idx], [rows[i]["text"] for i in idx], other) for idx in groups]
+    best = (-1.0, 0.0, 0.0)
+    for t in thresholds:
+        f1 = {s: [] for s in shares}
+        for probs in oof_probs:
+            decided = [decide(row, classes, other, t)[0] for row in probs]
+            topic_words = []
+            for idx, w in zip(groups, weights):
+                words: dict[str, float] = defaultdict(float)
+                for i, wi in zip(idx, w):
+                    if decided[i] != other:
+                        words[decided[i]] += wi
+                topic_words.append((words, float(w.sum())))
+            for s in shares:
+                pred = [max(ws, key=ws.get) if ws and sum(ws.values()) / total >= s else other for ws, total in topic_words]
+                f1[s].append(M.classification_metrics(gold, pred, classes)["macro_f1"])
+        for s in shares:
+            score = round(float(np.mean(f1[s])), 6)
+            if score > best[0]:
+                best = (score, float(t), float(s))
+    return best[1], best[2], best[0]

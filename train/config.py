@@ -113,10 +113,13 @@ class EvaluationConfig(Strict):
     n_splits: int = Field(default=5, ge=2)
     n_repeats: int = Field(default=3, ge=1)
     inner_splits: int = Field(default=3, ge=2, description="grouped folds that choose C inside each outer fold")
-    target_accuracy: float = Field(default=0.9, gt=0, le=1, description="accuracy wanted on the texts given a topic")
+    target_accuracy: float | None = Field(default=None, gt=0, le=1, description="accuracy wanted on the texts given a "
+                                          "topic; None = the threshold with the best out-of-fold macro-F1")
     threshold: float | None = Field(default=None, ge=0, le=1, description="fixed abstention threshold; None = choose by CV")
     recall_floor: float = Field(default=0.5, ge=0, le=1, description="promotion gate: minimum per-topic recall")
-    min_topic_share: float = Field(default=0.3, ge=0, le=1, description="share of an article that must be in scope for a topic label")
+    min_topic_share: float | None = Field(default=None, ge=0, le=1, description="share of an article's words that paragraphs "
+                                          "decided as topics must hold for a topic label; None = chosen with the threshold "
+                                          "for the best out-of-fold article macro-F1")
 
 
 class TrackingConfig(Strict):

@@ -9,30 +9,13 @@ from __future__ import annotations
 
 import csv
 import json
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from predict.model import aggregate_article, decide_article, paragraph_weights
 from train import metrics as M
 from train.config import Config
-
-
-def article_level(rows: list[dict[str, Any]], probs: np.ndarray, classes: list[str], other: str | None, threshold: float,
-                  min_topic_share: float) -> tuple[list[str], list[str]]:
-    """Gold (majority paragraph label) and predicted (aggregated scores) topic per article."""
-    by_article: dict[str, list[int]] = defaultdict(list)
-    for i, r in enumerate(rows):
-        by_article[r["article_id"]].append(i)
-    gold, pred = [], []
-    for idx in by_article.values():
-        labels = [rows[i]["label"] for i in idx]
-        gold.append(max(set(labels), key=labels.count))
-        scores = aggregate_article(probs[idx], paragraph_weights([rows[i]["text"] for i in idx]))
-        pred.append(decide_article(scores, classes, other, threshold, min_topic_share)[0])
-    return gold, pred
 
 
 def plot_confusion(matrix: np.ndarray, classes: list[str], path: Path) -> None:
@@ -81,28 +64,49 @@ def write_misclassified(rows: list[dict[str, Any]], pred: list[str], probs: np.n
     return len(wrong)
 
 
-def holdout_metrics(model: Any, rows: list[dict[str, Any]], other: str | None) -> dict[str, float]:
-    """Final model on articles kept out of training: how often is out-of-scope news given a topic?"""
-    texts: dict[str, list[str]] = defaultdict(list)
-    gold: dict[str, str] = {}
-    for r in rows:
-        texts[r["article_id"]].append(r["text"])
-        gold[r["article_id"]] = r["label"]
-    if not texts:
+SEED_ORIGINS = ("articles", "ant_subset.jsonl")  # the first round's data: the five seed articles + general news
+
+
+def ablations(config: Config, rows: list[dict[str, Any]], base: Any) -> dict[str, Any]:
+    """The same recipe refitted without a part, for the side-by-side table: the seed-only model
+    (first-round data), and the model without the topic lexicon or without the scope gazetteer."""
+    from predict.model import TopicModel
+    from train.train import make_fit
+
+    variants = {
+        "seed_only": (config, [r for r in rows if r["origin"] in SEED_ORIGINS]),
+        "no_lexicon": (config.model_copy(update={"features": config.features.model_copy(update={"lexicon": None})}), rows),
+        "no_scope": (config.model_copy(update={"features": config.features.model_copy(update={"scope": None})}), rows),
+    }
+    models = {}
+    for name, (cfg, subset) in variants.items():
+        scorer = make_fit(cfg)([(r["text"], r["context"]) for r in subset], [r["label"] for r in subset],
+                               [r["article_id"] for r in subset])
+        models[name] = TopicModel(scorer, {**base.meta, "classes": list(scorer.classes)})
+    return models
+
+
+def evaluate_holdout(config: Config, model: Any, classes: list[str]) -> dict[str, Any]:
+    """The model and its ablations on the fixed test split, article by article."""
+    from train.dataset import load_examples
+    from train.holdout import holdout_articles, score_articles
+
+    other = config.data.other_label
+    articles = holdout_articles(load_examples(config, "holdout"), other)
+    if not articles:
         return {}
-    preds = model.predict_articles(["\n".join(t) for t in texts.values()])
-    y_true, y_pred = list(gold.values()), [p.label for p in preds]
-    out = {"holdout_articles": float(len(y_true)), "holdout_accuracy": M.classification_metrics(y_true, y_pred, sorted(set(y_true)))["accuracy"]}
-    rate = M.false_topic_rate(y_true, y_pred, other)
-    if rate is not None:
-        out["holdout_false_topic_rate"] = rate
-    return out
+    result = {"model": score_articles(model, articles, classes, other)}
+    if config.model.type != "transformer":
+        for name, variant in ablations(config, load_examples(config, "train"), model).items():
+            result[name] = score_articles(variant, articles, classes, other)
+    for r in result.values():
+        r.pop("_pred", None)
+    return result
 
 
 def run_evaluate(config: Config, tracking_uri: str | None) -> list[str]:
-    """evaluate stage: metrics.json, plots/, misclassified.csv; added to the training run."""
+    """evaluate stage: metrics.json, plots/, misclassified.csv, the test-split tables; added to the training run."""
     from predict.artifact import load_model
-    from train.dataset import load_examples
 
     model = load_model(str(config.model_dir))
     meta, other, threshold = model.meta, config.data.other_label, model.threshold
@@ -116,27 +120,35 @@ def run_evaluate(config: Config, tracking_uri: str | None) -> list[str]:
     plot_confusion(M.confusion(y, pred, classes), classes, out / "plots" / "confusion.png")
     plot_per_class_f1({c: meta["metrics"][f"cv_f1.{c}"] for c in classes}, out / "plots" / "per_class_f1.png")
     n_wrong = write_misclassified(rows, pred, probs, out / "misclassified.csv")
-    a_gold, a_pred = article_level(rows, probs, classes, other, threshold, model.min_topic_share)
-    article = M.classification_metrics(a_gold, a_pred, classes)
-    in_scope = [(g, p) for g, p in zip(a_gold, a_pred) if g != other]
+    test = evaluate_holdout(config, model, classes)
+    if test:
+        write_holdout_reports(out / "test_split", test)
+    cv = {k: round(v, 4) for k, v in meta["metrics"].items()}
     metrics = {
-        "paragraph_cv": {k: round(v, 4) for k, v in meta["metrics"].items()},
-        "article_cv": {"accuracy": round(article["accuracy"], 4), "macro_f1": round(article["macro_f1"], 4), "articles": len(a_gold),
-                       "topic_articles": len(in_scope),
-                       "topic_article_accuracy": round(float(np.mean([g == p for g, p in in_scope])), 4) if in_scope else None,
-                       **({"false_topic_rate": round(r, 4)} if (r := M.false_topic_rate(a_gold, a_pred, other)) is not None else {})},
-        "holdout": {k: round(v, 4) for k, v in holdout_metrics(model, load_examples(config, "holdout"), other).items()},
-        "calibration": {"temperature": round(model.temperature, 4), "threshold": threshold},
+        "paragraph_cv": {k: v for k, v in cv.items() if not k.startswith("cv_article")},
+        "article_cv": {k[len("cv_article_"):]: v for k, v in cv.items() if k.startswith("cv_article")},
+        "test_split": {name: {k: v for k, v in r.items() if k != "reliability"} for name, r in test.items()},
+        "calibration": {"temperature": round(model.temperature, 4), "threshold": threshold,
+                        "article_confidence": meta.get("article_calibration")},
     }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False), encoding="utf-8")
     _log_to_run(meta.get("mlflow_run_id"), tracking_uri, metrics, out)
-    return [
-        f"article-level CV: accuracy {metrics['article_cv']['accuracy']:.3f} over {len(a_gold)} articles, "
-        f"{metrics['article_cv']['topic_article_accuracy']} over the {len(in_scope)} in-scope ones; "
-        f"misclassified paragraphs: {n_wrong} (see {out / 'misclassified.csv'})",
-        f"holdout: {json.dumps(metrics['holdout'])}",
-        f"wrote {out / 'metrics.json'} and {out / 'plots'}",
-    ]
+    lines = [f"misclassified out-of-fold paragraphs: {n_wrong} (see {out / 'misclassified.csv'})"]
+    for name, r in test.items():
+        fam = ", ".join(f"{k.split('.', 1)[1]} {v:.3f}" for k, v in r.items() if k.startswith("false_topic_rate."))
+        lines.append(f"test split, {name}: macro-F1 over topics {r['macro_f1_topics']} ({'/'.join(r['topics_present'])}), "
+                     f"{r['articles']} articles; out-of-scope given a topic: {fam}")
+    return lines + [f"wrote {out / 'metrics.json'}, {out / 'plots'} and {out / 'test_split'}"]
+
+
+def write_holdout_reports(directory: Path, test: dict[str, Any]) -> None:
+    """The article-level reliability table of the model on the test split (DVC plot)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    table = test["model"]["reliability"]
+    with open(directory / "article_reliability.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(table[0]) if table else ["bin"])
+        w.writeheader()
+        w.writerows(table)
 
 
 def _log_to_run(run_id: str | None, tracking_uri: str | None, metrics: dict[str, Any], out: Path) -> None:
@@ -149,7 +161,8 @@ def _log_to_run(run_id: str | None, tracking_uri: str | None, metrics: dict[str,
 
     mlflow.set_tracking_uri(resolve_tracking_uri(tracking_uri))
     with mlflow.start_run(run_id=run_id):
-        mlflow.log_metrics({f"eval.{k}": v for k, v in flatten({k: metrics[k] for k in ("article_cv", "holdout")}).items()})
+        flat = flatten({k: metrics[k] for k in ("article_cv", "test_split")})
+        mlflow.log_metrics({f"eval.{k}": v for k, v in flat.items() if isinstance(v, (int, float)) and v is not None})
         mlflow.log_artifacts(str(out / "plots"), "plots")
         mlflow.log_artifact(str(out / "misclassified.csv"))
         mlflow.log_artifact(str(out / "metrics.json"))

@@ -58,16 +58,19 @@ def coverage_curve(probs: np.ndarray, y_true: Sequence[str], classes: list[str],
         covered = pred != other if other else np.ones(len(pred), bool)
         acc = float((pred[covered] == y_true[covered]).mean()) if covered.any() else float("nan")
         rows.append({"threshold": float(t), "coverage": float(covered.mean()), "selective_accuracy": acc,
-                     "accuracy": float((pred == y_true).mean())})
+                     "accuracy": float((pred == y_true).mean()),
+                     "macro_f1": classification_metrics(list(y_true), list(pred), classes)["macro_f1"]})
     return rows
 
 
-def choose_threshold(curve: list[dict[str, float]], target_accuracy: float) -> float:
-    """Lowest threshold whose topic decisions reach ``target_accuracy``; else the most accurate one."""
-    for row in curve:
-        if row["selective_accuracy"] >= target_accuracy:
-            return row["threshold"]
-    return max(curve, key=lambda r: r["accuracy"])["threshold"]
+def choose_threshold(curve: list[dict[str, float]], target_accuracy: float | None) -> float:
+    """With a target: the lowest threshold whose topic decisions reach it. Without one, or when no
+    threshold reaches it: the threshold with the best macro-F1 (lowest on ties)."""
+    if target_accuracy is not None:
+        for row in curve:
+            if row["selective_accuracy"] >= target_accuracy:
+                return row["threshold"]
+    return max(curve, key=lambda r: (round(r.get("macro_f1", r["accuracy"]), 6), -r["threshold"]))["threshold"]
 
 
 def reliability_table(probs: np.ndarray, y_true: Sequence[str], classes: list[str], bins: int = 10) -> list[dict[str, float]]:

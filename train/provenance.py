@@ -38,10 +38,11 @@ def build_meta(config: Config, result: Any, data_version: str, run_id: str | Non
         "other_label": config.data.other_label,
         "temperature": result.temperature,
         "threshold": result.threshold,
-        "min_topic_share": config.evaluation.min_topic_share,
+        "min_topic_share": getattr(result, "min_topic_share", config.evaluation.min_topic_share),
         "calibration": "temperature scaling of out-of-fold scores (grouped CV)",
         "aggregation": "scores: word-count-weighted mean of paragraph probabilities; label: the dominant topic of the "
-                       "in-scope part when at least min_topic_share of the article is in scope",
+                       "topic with the most words among the paragraphs decided as topics, when they hold at least min_topic_share of "
+                       "the article's words; confidence: P(label right), calibrated on held-out articles",
         "config": config_to_dict(config),
         "data_version": data_version,
         "dvc_dataset_md5": dvc_out_hash(config.data.dataset_dir),

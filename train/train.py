@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from predict.features import TermFeatures
-from train.article_level import article_cv
+from train.article_level import GOLD_TOPIC_SHARE, article_cv, choose_article_decision
 from train.config import Config, config_to_dict, flatten, load_gazetteer, load_lexicon
 from train.cv import train_model
 from train.dataset import check_splits, dataset_version, load_examples
@@ -40,6 +40,26 @@ def term_features(config: Config) -> TermFeatures | None:
     return TermFeatures.build(lexicon, gazetteer, f.lexicon_weight, f.scope_weight)
 
 
+THRESHOLDS = [round(0.05 * i, 2) for i in range(19)]  # paragraph abstention thresholds tried on the OOF articles
+TOPIC_SHARES = [0.2, 0.3, 0.4, 0.5, 0.6]
+
+
+def train_and_calibrate(config: Config, rows: list[dict[str, Any]]) -> tuple[Any, dict[str, list[float]], list[dict[str, float]]]:
+    """Grouped CV and the final fit (`train.cv.train_model`), then the article-level view of the CV:
+    the confidence calibration and its reliability table; article metrics join ``result.metrics``."""
+    units = [(r["text"], r["context"]) for r in rows]
+    result = train_model(units, [r["label"] for r in rows], [r["article_id"] for r in rows], config, make_fit(config))
+    ev, other = config.evaluation, config.data.other_label
+    share = ev.min_topic_share if ev.min_topic_share is not None else GOLD_TOPIC_SHARE
+    if other and ev.threshold is None and ev.target_accuracy is None and ev.min_topic_share is None:
+        result.threshold, share, _ = choose_article_decision(
+            result.oof_probs, rows, result.classes, other, THRESHOLDS, TOPIC_SHARES)
+    result.min_topic_share = share
+    calibration, article_metrics, reliability = article_cv(result.oof_probs, rows, result.classes, other, result.threshold, share)
+    result.metrics.update(article_metrics)
+    return result, calibration, reliability
+
+
 def run_train(config: Config, config_path: str, tracking_uri: str | None) -> list[str]:
     """Train, save the self-contained artifact, log everything to one MLflow run."""
     import mlflow
@@ -49,14 +69,9 @@ def run_train(config: Config, config_path: str, tracking_uri: str | None) -> lis
 
     rows = load_examples(config, "train")
     check_splits(rows, config, config_path)
-    units = [(r["text"], r["context"]) for r in rows]
-    labels, groups = [r["label"] for r in rows], [r["article_id"] for r in rows]
     version = dataset_version(rows)
     with start_run(resolve_tracking_uri(tracking_uri), config.tracking.experiment) as run:
-        result = train_model(units, labels, groups, config, make_fit(config))
-        calibration, article_metrics, article_reliability = article_cv(
-            result.oof_probs, rows, result.classes, config.data.other_label, result.threshold, config.evaluation.min_topic_share)
-        result.metrics.update(article_metrics)
+        result, calibration, article_reliability = train_and_calibrate(config, rows)
         meta = {**build_meta(config, result, version, run.info.run_id), "article_calibration": calibration}
         save_model(config.model_dir, result.scorer, meta)
         cv_dir = config.reports_dir / "cv"

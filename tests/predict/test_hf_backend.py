@@ -50,7 +50,7 @@ def test_fine_tuning_learns_and_the_artifact_round_trips(tiny_bert, tmp_path):
     texts, labels, groups = seed_paragraphs({"drugs", "counter_isis"})
     cfg = TransformerModelConfig(type="transformer", model_name_or_path=str(tiny_bert), max_length=64, stride=16,
                                  epochs=8, learning_rate=2e-3, batch_size=16)
-    scorer = TransformerFit(cfg, seed=0, device="cpu")(texts, labels, groups)
+    scorer = TransformerFit(cfg, seed=0, device="cpu")([(t, t) for t in texts], labels, groups)
     pred = [scorer.classes[i] for i in scorer.logits(texts).argmax(axis=1)]
     assert np.mean(np.array(pred) == np.array(labels)) > 0.9  # it fits its training data: the loop really trains
     meta = {"classes": scorer.classes, "other_label": "other", "temperature": 1.0, "threshold": 0.0,

@@ -49,7 +49,7 @@ def test_health_ready_and_model_info(server):
     assert httpx.get(server + "/healthz").json() == {"status": "ok"}
     assert httpx.get(server + "/readyz").json() == {"status": "ready"}
     info = httpx.get(server + "/v1/model").json()
-    assert set(info["topics"]) == {"drugs", "counter_isis", "sanctions", "diplomacy"} and info["backend"] == "sklearn"
+    assert set(info["topics"]) == {"drugs", "counter_isis", "sanctions", "diplomacy"} and info["backend"] == "linear"
     assert 0 <= info["threshold"] <= 1 and "cv_macro_f1" in info["metrics"]
 
 

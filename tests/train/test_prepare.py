@@ -13,15 +13,18 @@ def test_prepare_builds_a_datasets_dataset_with_classlabels(workdir):
     config = load_config("configs/default.yaml")
     counts, unlabeled = run_prepare(config, "configs/default.yaml")
     assert unlabeled == 0
-    assert counts["train"]["drugs"] == 30 and counts["train"]["sanctions"] == 13
     from datasets import load_from_disk
 
     ds = load_from_disk("data/processed/default")
     assert ds["train"].features["label"].names == ["drugs", "counter_isis", "sanctions", "diplomacy", "other"]
-    assert set(ds["train"].column_names) >= {"text", "article_id", "paragraph_index", "label"}
-    corpus = ds["train"].filter(lambda r: r["origin"] == "corpus")
-    assert len(corpus) == 92  # 97 paragraphs minus 5 `skip`
-    assert set(ds["holdout"]["label"]) == {4}  # only out-of-scope news is held out
+    assert set(ds["train"].column_names) >= {"text", "article_id", "paragraph_index", "label", "context", "family"}
+    seeds = ds["train"].filter(lambda r: r["origin"] == "articles")
+    assert len(seeds) == 92  # 97 paragraphs minus 5 `skip`
+    names = ds["train"].features["label"].names
+    assert sum(names[x] == "drugs" for x in seeds["label"]) == 30 and sum(names[x] == "sanctions" for x in seeds["label"]) == 13
+    assert set(ds["holdout"]["origin"]) == {"ant_labeled", "ant_subset.jsonl"}  # the seeds are never held out
+    assert not set(ds["train"]["article_id"]) & set(ds["holdout"]["article_id"])
+    assert {"syria_off_axis", "same_vocabulary", "general_news", "in_scope"} <= set(ds["holdout"]["family"])
 
 
 def test_prepare_rejects_an_annotation_whose_paragraph_changed(workdir):
@@ -64,7 +67,26 @@ def test_annotate_lists_new_paragraphs_and_unfilled_rows_fail(workdir):
         collect_examples(load_config("configs/default.yaml"))
 
 
-def test_holdout_split_is_stable_and_only_from_sources(workdir):
+def test_holdout_split_is_stable(workdir):
     a = label_counts(collect_examples(load_config("configs/default.yaml")))
     b = label_counts(collect_examples(load_config("configs/default.yaml")))
-    assert a == b and set(a["holdout"]) == {"other"}
+    assert a == b and {"other", "counter_isis", "diplomacy"} <= set(a["holdout"])
+
+
+def test_two_rows_for_one_paragraph_with_different_labels_are_an_error_naming_both(workdir):
+    path = workdir / "data/annotations/paragraphs.jsonl"
+    rows = path.read_text(encoding="utf-8").splitlines()
+    row = json.loads(rows[0])
+    row["label"] = "sanctions" if row["label"] != "sanctions" else "drugs"
+    path.write_text("\n".join(rows + [json.dumps(row, ensure_ascii=False)]) + "\n", encoding="utf-8")
+    with pytest.raises(PrepareError) as err:
+        collect_examples(load_config("configs/default.yaml"))
+    assert f"paragraphs.jsonl:1 and {path.relative_to(workdir)}:{len(rows) + 1}" in str(err.value)
+    assert "labeled both" in str(err.value)
+
+
+def test_annotate_shows_the_whole_paragraph(workdir):
+    article = next((workdir / "data/samples").glob("un_*.txt"))
+    shutil.copy(article, workdir / "data/raw/articles/new_article.txt")
+    rows = [json.loads(l) for l in mihwar("annotate", "configs/default.yaml", cwd=workdir).stdout.splitlines()]
+    assert max(len(r["text"]) for r in rows) > 80 and all(r["text"] in article.read_text(encoding="utf-8") for r in rows)

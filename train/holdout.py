@@ -1,0 +1,56 @@
+"""The fixed test split: articles never trained or tuned on, scored as a user would score them.
+
+Each held-out article is labeled whole by `TopicModel.predict_articles` (segmentation,
+scope context, calibration, decision rule: the labeling path itself) and compared with
+its gold label from the paragraph annotations (`train.article_level`). Out-of-scope
+articles are reported per family: Syria news off the axes, the same vocabulary about
+other places, general news.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from predict.model import TopicModel
+from train import metrics as M
+from train.article_level import gold_article_label, group_by_article
+
+
+def holdout_articles(rows: list[dict[str, Any]], other: str | None) -> list[dict[str, Any]]:
+    """One item per held-out article: its raw text, gold label and family."""
+    out = []
+    for aid, idx in group_by_article([r["article_id"] for r in rows]).items():
+        gold = gold_article_label([rows[i]["label"] for i in idx], [rows[i]["text"] for i in idx], other)
+        out.append({"article_id": aid, "text": rows[idx[0]]["context"], "gold": gold, "family": rows[idx[0]]["family"],
+                    "origin": rows[idx[0]]["origin"]})
+    return out
+
+
+def score_articles(model: TopicModel, articles: list[dict[str, Any]], classes: list[str], other: str | None) -> dict[str, Any]:
+    """Article-level metrics of ``model`` on held-out articles, per family for the out-of-scope ones."""
+    preds = model.predict_articles([a["text"] for a in articles])
+    gold, pred = [a["gold"] for a in articles], [p.label for p in preds]
+    topics = [c for c in classes if c != other]
+    present = sorted({g for g in gold if g != other})
+    m = M.classification_metrics(gold, pred, classes)
+    out: dict[str, Any] = {
+        "articles": len(articles),
+        "macro_f1_topics": round(float(np.mean([m[f"f1.{t}"] for t in present])), 4) if present else None,
+        "topics_present": present,
+        "macro_f1_all_classes": round(m["macro_f1"], 4),
+        "accuracy": round(m["accuracy"], 4),
+        **{f"recall.{t}": round(m[f"recall.{t}"], 4) for t in topics if t in present},
+        **{f"f1.{t}": round(m[f"f1.{t}"], 4) for t in topics if t in present},
+    }
+    for family in sorted({a["family"] for a in articles} - {"in_scope"}):
+        idx = [i for i, a in enumerate(articles) if a["family"] == family and a["gold"] == other]
+        if idx:
+            out[f"false_topic_rate.{family}"] = round(float(np.mean([pred[i] != other for i in idx])), 4)
+            out[f"articles.{family}"] = len(idx)
+    right = np.array([p == g for p, g in zip(pred, gold)])
+    out["reliability"] = M.reliability_bins(np.array([p.confidence for p in preds]), right)
+    out["ece"] = round(M.expected_calibration_error(out["reliability"]), 4)
+    out["_pred"] = pred
+    return out
