@@ -86,6 +86,22 @@ def ablations(config: Config, rows: list[dict[str, Any]], base: Any) -> dict[str
     return models
 
 
+def seed_articles(config: Config, model: Any, oof_rows: list[dict[str, Any]], oof_probs: np.ndarray) -> dict[str, Any]:
+    """The five seed articles: gold label, the final model's label (trained on them) and the out-of-fold label."""
+    from train.article_level import article_decisions
+    from train.dataset import load_examples
+
+    rows = [r for r in load_examples(config, "train") if r["origin"] == "articles"]
+    texts = {r["article_id"]: r["context"] for r in rows}
+    idx = [i for i, r in enumerate(oof_rows) if r["article_id"] in texts]
+    decided = article_decisions(oof_probs[idx], [oof_rows[i] for i in idx], model.classes, model.other_label,
+                                model.threshold, model.min_topic_share)
+    final = dict(zip(texts, (p.label for p in model.predict_articles(list(texts.values())))))
+    out = {d["article_id"]: {"gold": d["gold"], "final_model": final[d["article_id"]], "out_of_fold": d["pred"]} for d in decided}
+    return {"articles": out, "final_model_right": sum(v["gold"] == v["final_model"] for v in out.values()),
+            "out_of_fold_right": sum(v["gold"] == v["out_of_fold"] for v in out.values()), "n": len(out)}
+
+
 def evaluate_holdout(config: Config, model: Any, classes: list[str]) -> dict[str, Any]:
     """The model and its ablations on the fixed test split, article by article."""
     from train.dataset import load_examples
@@ -128,15 +144,20 @@ def run_evaluate(config: Config, tracking_uri: str | None) -> list[str]:
         "paragraph_cv": {k: v for k, v in cv.items() if not k.startswith("cv_article")},
         "article_cv": {k[len("cv_article_"):]: v for k, v in cv.items() if k.startswith("cv_article")},
         "test_split": {name: {k: v for k, v in r.items() if k != "reliability"} for name, r in test.items()},
+        "seed_articles": seed_articles(config, model, rows, probs),
         "calibration": {"temperature": round(model.temperature, 4), "threshold": threshold,
                         "article_confidence": meta.get("article_calibration")},
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False), encoding="utf-8")
     _log_to_run(meta.get("mlflow_run_id"), tracking_uri, metrics, out)
-    lines = [f"misclassified out-of-fold paragraphs: {n_wrong} (see {out / 'misclassified.csv'})"]
+    seeds = metrics["seed_articles"]
+    lines = [f"misclassified out-of-fold paragraphs: {n_wrong} (see {out / 'misclassified.csv'})",
+             f"seed articles right: {seeds['final_model_right']}/{seeds['n']} (final model), "
+             f"{seeds['out_of_fold_right']}/{seeds['n']} (out of fold)"]
     for name, r in test.items():
         fam = ", ".join(f"{k.split('.', 1)[1]} {v:.3f}" for k, v in r.items() if k.startswith("false_topic_rate."))
-        lines.append(f"test split, {name}: macro-F1 over topics {r['macro_f1_topics']} ({'/'.join(r['topics_present'])}), "
+        lines.append(f"test split, {name}: macro-F1 over topics {r['macro_f1_topics']} (95% CI {r['macro_f1_topics_95ci']}; "
+                     f"{'/'.join(r['topics_present'])}), "
                      f"{r['articles']} articles; out-of-scope given a topic: {fam}")
     return lines + [f"wrote {out / 'metrics.json'}, {out / 'plots'} and {out / 'test_split'}"]
 

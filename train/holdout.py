@@ -49,8 +49,25 @@ def score_articles(model: TopicModel, articles: list[dict[str, Any]], classes: l
         if idx:
             out[f"false_topic_rate.{family}"] = round(float(np.mean([pred[i] != other for i in idx])), 4)
             out[f"articles.{family}"] = len(idx)
+    low, high = bootstrap_interval(gold, pred, present)
+    out["macro_f1_topics_95ci"] = [low, high]
     right = np.array([p == g for p, g in zip(pred, gold)])
     out["reliability"] = M.reliability_bins(np.array([p.confidence for p in preds]), right)
     out["ece"] = round(M.expected_calibration_error(out["reliability"]), 4)
     out["_pred"] = pred
     return out
+
+
+def bootstrap_interval(gold: list[str], pred: list[str], topics: list[str], n: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """95 % percentile interval of the topic macro-F1 over articles resampled with replacement:
+    with a few dozen in-scope articles, one or two articles move the figure by points."""
+    if not topics:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    g, p = np.array(gold), np.array(pred)
+    scores = []
+    for _ in range(n):
+        i = rng.integers(0, len(g), len(g))
+        m = M.classification_metrics(list(g[i]), list(p[i]), topics + ["__rest__"])
+        scores.append(np.mean([m[f"f1.{t}"] for t in topics]))
+    return round(float(np.percentile(scores, 2.5)), 4), round(float(np.percentile(scores, 97.5)), 4)
