@@ -68,5 +68,12 @@ class LabelStudio:
         return self._call("POST", f"/api/tasks/{task_id}/annotations", json={"result": result, "was_cancelled": False})
 
     def export(self, project_id: int) -> list[dict[str, Any]]:
-        """The project's JSON export: every task with its annotations."""
-        return self._call("GET", f"/api/projects/{project_id}/export", params={"exportType": "JSON", "download_all_tasks": "true"})
+        """The project's JSON export: every task with its annotations, annotators named by e-mail."""
+        tasks = self._call("GET", f"/api/projects/{project_id}/export", params={"exportType": "JSON", "download_all_tasks": "true"})
+        users = {u["id"]: u for u in self._call("GET", "/api/users")}
+        for t in tasks:
+            for a in t.get("annotations") or []:
+                if isinstance(a.get("completed_by"), int) and a["completed_by"] in users:
+                    u = users[a["completed_by"]]
+                    a["completed_by"] = {"id": u["id"], "email": u.get("email"), "username": u.get("username")}
+        return tasks

@@ -43,7 +43,7 @@ class CorpusArticle:
     def display_title(self) -> str:
         """The title, or the article's first line when it has none."""
         first = next((line.strip() for line in self.text.splitlines() if line.strip()), self.id)
-        return self.title or first[:120]
+        return self.title or (first if len(first) <= 120 else first[:120].rsplit(" ", 1)[0] + " …")
 
 
 def corpus_specs(config: Any) -> list[CorpusSpec]:
