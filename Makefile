@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: quickstart setup setup-dev test pipeline label bench clean
+.PHONY: quickstart setup setup-dev test pipeline label bench clean label-studio label-studio-stop notebook learning-curve
 
 quickstart: setup pipeline label
 
@@ -34,11 +34,29 @@ label: setup
 
 test: setup-dev
 	bash scripts/ensure-chromium.sh
+	bash scripts/label-studio.sh install
 	$(PY) -m pytest -q -ra
 
 bench: setup
 	$(PY) benchmarks/bench_predict.py
 	$(PY) benchmarks/bench_server.py
+
+# the labeling loop: a local Label Studio (own venv, 127.0.0.1:8080) with the suggested tasks imported
+label-studio: setup
+	bash scripts/label-studio.sh install
+	eval "$$(bash scripts/label-studio.sh start)" && mihwar suggest configs/default.yaml --limit 40 \
+	  --to-label-studio http://127.0.0.1:$${LABEL_STUDIO_PORT:-8080} && \
+	  echo "label, then: LABEL_STUDIO_API_KEY=$$LABEL_STUDIO_API_KEY mihwar import-labels --from-label-studio http://127.0.0.1:$${LABEL_STUDIO_PORT:-8080} --project 1"
+
+label-studio-stop:
+	bash scripts/label-studio.sh stop
+
+notebook: setup-dev
+	MPLBACKEND=Agg $(VENV)/bin/jupyter nbconvert --to notebook --execute notebooks/00_start_here.ipynb --output-dir build/notebooks
+	@echo "executed copy: build/notebooks/00_start_here.ipynb (the committed one stays without outputs)"
+
+learning-curve: setup
+	$(PY) scripts/learning_curve.py configs/default.yaml
 
 clean:
 	rm -rf out build .pytest_cache

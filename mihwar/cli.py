@@ -41,6 +41,10 @@ def _known_errors() -> tuple[type[Exception], ...]:
         from train.prepare import PrepareError
 
         errors += [ConfigError, PrepareError]
+    if "train.label_studio_api" in sys.modules:
+        from train.label_studio_api import LabelStudioError
+
+        errors.append(LabelStudioError)
     if "predict.hf_backend" in sys.modules:
         from predict.hf_backend import PretrainedModelNotFound
 
@@ -151,6 +155,135 @@ def serve(
     from predict.server import serve as run_server
 
     run_server(model, host, port)
+
+
+@app.command()
+def add(
+    inputs: List[str] = typer.Argument(..., help="files or folders (.txt .html .jsonl .csv .parquet), as `mihwar predict` reads them"),
+    config: Path = typer.Option(Path("configs/default.yaml"), "--config", "-c", help="config whose corpora are checked for duplicates"),
+    corpus: Path = typer.Option(Path("data/raw/added"), "--corpus", help="folder corpus the articles are written to"),
+    text_column: str = typer.Option("text", help="text column of JSONL/CSV/Parquet inputs"),
+    id_column: str = typer.Option("id", help="id column of JSONL/CSV/Parquet inputs"),
+) -> None:
+    """Bring new articles into the corpus: raw text unedited, one id each, duplicates refused."""
+    from train.corpus_add import known_articles, plan_additions, read_new_articles, write_article
+    from train.labeling_corpus import CorpusSpec, corpus_specs, read_labeling_corpus
+
+    specs = corpus_specs(_load(config, []))
+    existing = read_labeling_corpus(specs + [CorpusSpec(corpus, Path("/dev/null"))]).articles
+    articles, errors = read_new_articles(inputs, text_column, id_column)
+    plan, refused = plan_additions(articles, known_articles({k: a.text for k, a in existing.items()}))
+    for aid, article, sha in plan:
+        write_article(corpus, aid, article, sha)
+        typer.echo(f"added {corpus / (aid + '.txt')}  ({article.source})")
+    for message in errors + refused:
+        typer.echo(f"not added: {message}", err=True)
+    typer.echo(f"{len(plan)} added, {len(refused) + len(errors)} not added; next: dvc add {corpus} && dvc push", err=True)
+    if errors and not plan:
+        raise typer.Exit(1)
+
+
+@app.command()
+def suggest(
+    config: Path = typer.Argument(Path("configs/default.yaml"), help="YAML config in configs/"),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="model folder, runs:/ID/model or models:/NAME@champion"),
+    limit: int = typer.Option(40, "--limit", "-n", help="how many tasks"),
+    seed: int = typer.Option(0, "--seed", help="tie-break seed; the same seed gives the same batch"),
+    per_article: int = typer.Option(3, help="at most this many paragraphs of one article"),
+    articles: bool = typer.Option(False, "--articles", help="suggest whole unlabeled articles instead of paragraphs"),
+    strategy: str = typer.Option("suggest", help="suggest (uncertainty + lexicon disagreement + spread) or random"),
+    output: Path = typer.Option(Path("out/label-studio/tasks.json"), "--output", "-o", help="Label Studio task JSON"),
+    to_label_studio: Optional[str] = typer.Option(None, "--to-label-studio", help="also import into this Label Studio (token: $LABEL_STUDIO_API_KEY)"),
+    project: str = typer.Option("mihwar topics", "--project", help="Label Studio project title (created if missing)"),
+    set_: List[str] = SetOpt,
+) -> None:
+    """Rank unlabeled paragraphs for annotation; write Label Studio tasks and the labeling config."""
+    import json
+
+    from predict.artifact import load_model
+    from predict.text import segment_article
+    from train.config import load_lexicon
+    from train.label_studio import build_task, labeling_config
+    from train.labeling_corpus import corpus_specs, read_labeling_corpus, unlabeled
+    from train.suggest import Candidate, paragraph_candidates, rank
+
+    cfg = _load(config, set_)
+    corpus = read_labeling_corpus(corpus_specs(cfg))
+    texts = {aid: a.text for aid, a in corpus.articles.items()}
+    todo = unlabeled(texts, corpus.annotations)
+    sources = {aid: a.source or "" for aid, a in corpus.articles.items()}
+    if articles:
+        ids = sorted({aid for aid, _, _ in todo})
+        cands = [Candidate(aid, 0, texts[aid], aid, sources[aid]) for aid in ids]
+    else:
+        cands = paragraph_candidates(todo, sources)
+    if not cands:
+        fail("every paragraph of the corpora is labeled; add articles first (mihwar add PATH)", 1)
+    topic_model = load_model(model)
+    lexicon = load_lexicon(cfg.features.lexicon, cfg.data.labels) if cfg.features.lexicon else None
+    chosen = rank(cands, topic_model, lexicon, limit, seed, per_article, strategy, whole_articles=articles)
+    level = "article" if articles else "paragraph"
+    tasks = [build_task(c, None if articles else segment_article(texts[c.article_id]), corpus.articles[c.article_id].display_title,
+                        corpus.articles[c.article_id].url, topic_model.identity, level) for c in chosen]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(tasks, ensure_ascii=False, indent=1), encoding="utf-8")
+    config_xml = output.with_name("labeling_config.xml")
+    config_xml.write_text(labeling_config(cfg.classes), encoding="utf-8")
+    for c in chosen:
+        typer.echo(f"{c.article_id}#{c.index}\t{c.model_label}\tmargin={c.margin:.2f}\tlexicon={c.lexicon_label or '-'}\t{c.text[:70]}")
+    typer.echo(f"{len(tasks)} of {len(cands)} unlabeled {level}s -> {output} (config: {config_xml}; model {topic_model.identity})", err=True)
+    if to_label_studio:
+        from train.label_studio_api import LabelStudio
+
+        ls = LabelStudio(to_label_studio)
+        proj = ls.ensure_project(project, labeling_config(cfg.classes), "Topics of US policy on Syria; see data/annotations/GUIDELINE.md")
+        ls.import_tasks(proj["id"], tasks)
+        typer.echo(f"imported {len(tasks)} tasks into {to_label_studio}/projects/{proj['id']}", err=True)
+
+
+@app.command("import-labels")
+def import_labels(
+    export: Optional[Path] = typer.Argument(None, help="Label Studio JSON export (omit with --from-label-studio)"),
+    config: Path = typer.Option(Path("configs/default.yaml"), "--config", "-c", help="config whose corpora the labels belong to"),
+    from_label_studio: Optional[str] = typer.Option(None, "--from-label-studio", help="export straight from this Label Studio URL"),
+    project_id: Optional[int] = typer.Option(None, "--project", help="Label Studio project id (with --from-label-studio)"),
+    prefer: Optional[str] = typer.Option(None, "--prefer", help="on a conflict with an existing label: new or old (default: keep old, exit 1)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="report only, write nothing"),
+) -> None:
+    """Human labels from Label Studio -> annotation rows (with annotator, time and task id)."""
+    import json
+
+    from train.import_labels import plan_import, write_annotations
+    from train.label_studio import read_export
+    from train.labeling_corpus import corpus_specs, read_annotation_rows, read_labeling_corpus
+
+    if prefer not in (None, "new", "old"):
+        fail(f"--prefer {prefer!r}: use new or old")
+    if from_label_studio:
+        from train.label_studio_api import LabelStudio
+
+        if project_id is None:
+            fail("--from-label-studio needs --project ID")
+        tasks = LabelStudio(from_label_studio).export(project_id)
+    elif export is not None:
+        tasks = json.loads(export.read_text(encoding="utf-8"))
+    else:
+        fail("give an export file or --from-label-studio URL --project ID")
+    cfg = _load(config, [])
+    specs = corpus_specs(cfg)
+    corpus = read_labeling_corpus(specs)
+    labels, notes = read_export(tasks)
+    before = {s.annotations: read_annotation_rows(s.annotations) for s in specs}
+    plan = plan_import(labels, {k: a.text for k, a in corpus.articles.items()}, corpus.annotation_file, before,
+                       set(cfg.classes) | {"skip"}, prefer)  # type: ignore[arg-type]
+    for line in notes + plan.problems + plan.conflicts:
+        typer.echo(f"warning: {line}", err=True)
+    written = [] if dry_run else write_annotations(plan, before)
+    typer.echo(f"{len(tasks)} tasks, {len(labels)} human labels: {plan.added} added, {plan.replaced} replaced, "
+               f"{plan.unchanged} already there, {len(plan.problems)} not matched, {len(plan.conflicts)} conflicts"
+               + (f"; wrote {', '.join(map(str, written))}" if written else ""))
+    if plan.conflicts and prefer is None:
+        raise typer.Exit(1)
 
 
 def main() -> None:

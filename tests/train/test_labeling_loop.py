@@ -1,0 +1,111 @@
+"""The labeling loop's workers on in-memory data: add, suggest, Label Studio tasks and import."""
+
+import json
+
+import numpy as np
+
+from predict.text import paragraph_hash, segment_article
+from train.corpus_add import NewArticle, known_articles, plan_additions, read_new_articles, write_article
+from train.import_labels import plan_import, write_annotations
+from train.label_studio import build_task, labeling_config, read_export
+from train.labeling_corpus import read_folder_corpus, unlabeled
+from train.suggest import Candidate, choose, score_candidates
+
+CLASSES = ["drugs", "counter_isis", "sanctions", "diplomacy", "other"]
+P = "فرضت وزارة الخزانة الأمريكية عقوبات جديدة على شبكة تهريب الكبتاغون في سوريا اليوم"
+Q = "قال المبعوث الأممي إن الجولة الجديدة من المحادثات في جنيف ستبدأ الأسبوع المقبل"
+
+
+def test_add_refuses_duplicates_by_content_and_keeps_provenance(tmp_path):
+    src = tmp_path / "in.jsonl"
+    rows = [{"id": "a1", "text": P, "url": "https://x/1", "title": "عنوان"}, {"id": "a2", "text": P + "  "}, {"id": "a3", "text": Q}]
+    src.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    articles, errors = read_new_articles([str(src)])
+    assert not errors and articles[0].url == "https://x/1" and articles[0].title == "عنوان"
+    plan, refused = plan_additions(articles, known_articles({"seed": Q}))
+    assert [a.input_id for _, a, _ in plan] == ["a1"]
+    assert len(refused) == 2 and "duplicate of article a1_" in refused[0] and "duplicate of article seed" in refused[1]
+    aid, article, sha = plan[0]
+    write_article(tmp_path / "added", aid, article, sha)
+    assert (tmp_path / "added" / f"{aid}.txt").read_text(encoding="utf-8") == P  # unedited
+    [read] = read_folder_corpus(tmp_path / "added").values()
+    assert (read.url, read.title, read.source) == ("https://x/1", "عنوان", f"{src}:1") and aid.startswith("a1_")
+
+
+def cand(aid, i, key, probs, hits, source="s"):
+    return Candidate(aid, i, key, key, source), probs, hits
+
+
+def test_suggest_ranks_uncertain_and_disagreeing_first_and_spreads_over_articles():
+    rows = [cand("A", i, f"a{i}", [0.5, 0.45, 0, 0, 0.05], [0, 0, 0, 0]) for i in range(5)]  # unsure: drugs vs isis
+    rows += [cand("B", 0, "b0", [0, 0, 0, 0.02, 0.98], [0, 0, 2, 0]),  # sure 'other', but the lexicon says sanctions
+             cand("C", 0, "c0", [0, 0, 0.99, 0, 0.01], [0, 0, 2, 0]),  # sure and agreeing: last
+             cand("D", 0, "d0", [0, 0.6, 0, 0, 0.4], [0, 0, 0, 0], source="t")]
+    cands = score_candidates([r[0] for r in rows], np.array([r[1] for r in rows], float), CLASSES,
+                             np.array([r[2] for r in rows], float), ["drugs", "counter_isis", "sanctions", "diplomacy"], "other")
+    batch = choose(cands, limit=6, seed=1, per_article=2)
+    assert sum(c.article_id == "A" for c in batch) == 2  # one article cannot fill the batch
+    assert batch[0].article_id == "A"  # the least sure first
+    assert {c.model_label for c in batch[:3]} == {"other", "drugs", "counter_isis"}  # round-robin over labels
+    b, c = [x.key for x in batch].index("b0"), [x.key for x in batch].index("c0")
+    assert b < c and batch[b].disagrees  # equally sure, but the lexicon disagrees: asked first
+    assert [c.key for c in choose(cands, 6, 1, 2)] == [c.key for c in batch]  # deterministic
+    assert [c.key for c in choose(cands, 3, 1, strategy="random")] != [c.key for c in choose(cands, 3, 2, strategy="random")]
+
+
+def test_task_has_context_and_a_prediction_and_config_is_rtl():
+    paragraphs = [P, Q, P + " ثانية"]
+    c = Candidate("art", 1, Q, paragraph_hash(Q), "src", {"diplomacy": 0.7, "other": 0.3}, {}, "diplomacy", 0.4, "diplomacy")
+    task = build_task(c, paragraphs, "عنوان", "https://x", "model123")
+    d = task["data"]
+    assert (d["before"], d["text"], d["after"], d["title"]) == (P, Q, P + " ثانية", "عنوان")
+    assert d["paragraph_hash"] == paragraph_hash(Q) and d["article_id"] == "art" and d["source"] == "src"
+    [pred] = task["predictions"]
+    assert pred["model_version"] == "model123" and pred["result"][0]["value"]["choices"] == ["diplomacy"]
+    assert "annotations" not in task
+    xml = labeling_config(CLASSES)
+    assert "direction: rtl" in xml and all(f'value="{c}"' in xml for c in CLASSES + ["skip"])
+
+
+def export_task(tid, aid, h, annotations, level="paragraph", text=P):
+    return {"id": tid, "data": {"article_id": aid, "paragraph_hash": h, "level": level, "text": text},
+            "annotations": annotations, "predictions": [{"result": [{"from_name": "label", "type": "choices", "value": {"choices": ["drugs"]}}]}]}
+
+
+def ann(label, who=1, cancelled=False):
+    return {"id": who * 10, "completed_by": who, "was_cancelled": cancelled, "updated_at": "2026-01-01T00:00:00Z",
+            "result": [{"from_name": "label", "to_name": "text", "type": "choices", "value": {"choices": [label]}}]}
+
+
+def test_import_takes_only_human_labels_reports_unmatched_and_conflicts(tmp_path):
+    articles = {"x": f"{P}\n{Q}", "y": Q}
+    hp, hq = paragraph_hash(P), paragraph_hash(Q)
+    old_file = tmp_path / "paragraphs.jsonl"
+    existing = {old_file: [{"article_id": "x", "paragraph_hash": hq, "label": "other"}]}
+    tasks = [export_task(1, "x", hp, [ann("sanctions")]),
+             export_task(2, "x", hq, [ann("diplomacy")]),  # contradicts the file
+             export_task(3, "y", hq, []),  # prediction only: never a label
+             export_task(4, "y", hq, [ann("other", cancelled=True)]),  # skipped in Label Studio
+             export_task(5, "x", "deadbeefdeadbeef", [ann("drugs")]),  # paragraph no longer there
+             export_task(6, "y", None, [ann("other")], level="article"),
+             export_task(7, "y", hq, [ann("drugs", 1), ann("sanctions", 2)])]  # annotators disagree
+    labels, notes = read_export(tasks)
+    assert [l.task_id for l in labels] == [1, 2, 5, 6] and "task 7" in notes[0]
+    files = {"x": old_file, "y": old_file}
+    plan = plan_import(labels, articles, files, existing, set(CLASSES) | {"skip"}, prefer=None)
+    assert plan.added == 2 and len(plan.problems) == 1 and "deadbeefdeadbeef" in plan.problems[0]
+    assert len(plan.conflicts) == 1 and "'other'" in plan.conflicts[0] and "--prefer" in plan.conflicts[0]
+    write_annotations(plan, {old_file: []})
+    rows = [json.loads(l) for l in old_file.read_text(encoding="utf-8").splitlines()]
+    assert rows[0]["label"] == "other"  # never silently overwritten
+    assert rows[1]["label"] == "sanctions" and rows[1]["annotator"] == "label-studio-user:1" and rows[1]["ls_task_id"] == 1
+    assert rows[2] == {**rows[2], "article_id": "y", "label": "other", "level": "article"} and "paragraph_hash" not in rows[2]
+    newer = plan_import(labels[1:2], articles, files, {old_file: rows}, set(CLASSES), prefer="new")
+    assert newer.replaced == 1 and newer.rows[old_file][0]["label"] == "diplomacy"
+
+
+def test_unlabeled_skips_labeled_paragraphs_and_whole_articles():
+    articles = {"x": f"{P}\n{Q}", "y": Q}
+    rows = [{"article_id": "x", "paragraph_hash": paragraph_hash(P), "label": "drugs"},
+            {"article_id": "y", "label": "other", "level": "article"}]
+    assert unlabeled(articles, rows) == [("x", 1, segment_article(articles["x"])[1])]
