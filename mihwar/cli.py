@@ -204,7 +204,7 @@ def suggest(
     from predict.text import segment_article
     from train.config import load_lexicon
     from train.label_studio import build_task, labeling_config
-    from train.labeling_corpus import corpus_specs, read_labeling_corpus, unlabeled
+    from train.labeling_corpus import corpus_specs, display_title, read_labeling_corpus, unlabeled
     from train.suggest import Candidate, paragraph_candidates, rank
 
     cfg = _load(config, set_)
@@ -223,7 +223,7 @@ def suggest(
     lexicon = load_lexicon(cfg.features.lexicon, cfg.data.labels) if cfg.features.lexicon else None
     chosen = rank(cands, topic_model, lexicon, limit, seed, per_article, strategy, whole_articles=articles)
     level = "article" if articles else "paragraph"
-    tasks = [build_task(c, None if articles else segment_article(texts[c.article_id]), corpus.articles[c.article_id].display_title,
+    tasks = [build_task(c, None if articles else segment_article(texts[c.article_id]), display_title(corpus.articles[c.article_id]),
                         corpus.articles[c.article_id].url, topic_model.identity, level) for c in chosen]
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(tasks, ensure_ascii=False, indent=1), encoding="utf-8")

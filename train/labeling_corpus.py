@@ -1,14 +1,9 @@
 """The annotated corpora as the labeling loop sees them: articles with their provenance,
 and the annotation file each article's labels belong to.
 
-A corpus is a folder of ``.txt`` articles (id = file stem, optional ``<id>.meta.json``
-sidecar with source/url/title) or a JSONL file of rows ``{id, title, text, url, ...}``
-(the article text is its title line, then its text). Each corpus has its own
-annotation JSONL. This module only reads; `train.corpus_add` writes folder corpora.
-
-Transition: configs with ``data.corpora`` (a list of ``{path, annotations}``) are read
-as given; older configs with ``data.corpus_dir`` + ``data.annotations`` give one corpus,
-plus the ``mihwar add`` folder (`ADDED_CORPUS`) when it exists.
+Articles are read by `train.corpus` (the same readers as `prepare`); this module adds
+the raw annotation rows and, for each article, the annotation file its labels go to.
+`train.corpus_add` writes folder corpora.
 """
 
 from __future__ import annotations
@@ -19,9 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from predict.text import paragraph_hash, segment_article
-
-ADDED_CORPUS = Path("data/raw/added")
-ADDED_ANNOTATIONS = Path("data/annotations/added_paragraphs.jsonl")
+from train.corpus import Article, read_corpus
 
 
 @dataclass
@@ -30,66 +23,26 @@ class CorpusSpec:
     annotations: Path
 
 
-@dataclass
-class CorpusArticle:
-    id: str
-    text: str
-    title: str | None = None
-    source: str | None = None
-    url: str | None = None
-    corpus: Path | None = None
-
-    @property
-    def display_title(self) -> str:
-        """The title, or the article's first line when it has none."""
-        first = next((line.strip() for line in self.text.splitlines() if line.strip()), self.id)
-        return self.title or (first if len(first) <= 120 else first[:120].rsplit(" ", 1)[0] + " …")
+def display_title(article: Article) -> str:
+    """The title, or the article's first line when it has none."""
+    first = next((line.strip() for line in article.text.splitlines() if line.strip()), article.id)
+    return article.title or (first if len(first) <= 120 else first[:120].rsplit(" ", 1)[0] + " …")
 
 
 def corpus_specs(config: Any) -> list[CorpusSpec]:
-    """The annotated corpora a config names (see the module docstring for the transition rule)."""
-    data = config.data
-    corpora = getattr(data, "corpora", None)
-    if corpora:
-        return [CorpusSpec(Path(c.path), Path(c.annotations)) for c in corpora]
-    specs = []
-    if getattr(data, "corpus_dir", None) is not None:
-        specs.append(CorpusSpec(Path(data.corpus_dir), Path(data.annotations)))
-    if ADDED_CORPUS.is_dir() and all(s.path.resolve() != ADDED_CORPUS.resolve() for s in specs):
-        specs.append(CorpusSpec(ADDED_CORPUS, ADDED_ANNOTATIONS))
-    return specs
+    """The annotated corpora of a config (``data.corpora``)."""
+    return [CorpusSpec(Path(c.path), Path(c.annotations)) for c in config.data.corpora]
 
 
-def read_folder_corpus(folder: Path) -> dict[str, CorpusArticle]:
-    """``<id>.txt`` files with their optional ``<id>.meta.json`` sidecars."""
-    out = {}
-    for path in sorted(folder.glob("*.txt")):
-        meta_path = path.with_name(path.stem + ".meta.json")
-        meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
-        out[path.stem] = CorpusArticle(path.stem, path.read_text(encoding="utf-8-sig"), meta.get("title"),
-                                       meta.get("source") or path.parent.name, meta.get("url"), folder)
-    return out
-
-
-def read_jsonl_corpus(path: Path) -> dict[str, CorpusArticle]:
-    """Rows ``{id, title, text, url, ...}``; the article is the title line, then the text."""
-    out = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        row = json.loads(line)
-        title = row.get("title") or None
-        text = f"{title}\n{row['text']}" if title else row["text"]
-        out[str(row["id"])] = CorpusArticle(str(row["id"]), text, title, row.get("source") or path.name, row.get("url"), path)
-    return out
-
-
-def read_corpus_articles(spec: CorpusSpec) -> dict[str, CorpusArticle]:
-    if spec.path.is_dir():
-        return read_folder_corpus(spec.path)
-    if spec.path.is_file():
-        return read_jsonl_corpus(spec.path)
-    return {}
+def read_corpus_articles(spec: CorpusSpec) -> dict[str, Article]:
+    """A corpus's articles (none when its folder or file does not exist yet); folder articles
+    without a recorded source are attributed to their folder."""
+    if not spec.path.exists():
+        return {}
+    articles = read_corpus(spec.path, allow_empty=True)
+    for a in articles.values():
+        a.source = a.source or (spec.path.name if spec.path.is_dir() else spec.path.parent.name)
+    return articles
 
 
 def read_annotation_rows(path: Path) -> list[dict[str, Any]]:
@@ -103,13 +56,13 @@ def read_annotation_rows(path: Path) -> list[dict[str, Any]]:
 class LabelingCorpus:
     """Every article of every corpus, every annotation row, and where each article's labels go."""
 
-    articles: dict[str, CorpusArticle]
+    articles: dict[str, Article]
     annotations: list[dict[str, Any]]
     annotation_file: dict[str, Path]  # article id -> its corpus's annotation file
 
 
 def read_labeling_corpus(specs: list[CorpusSpec]) -> LabelingCorpus:
-    articles: dict[str, CorpusArticle] = {}
+    articles: dict[str, Article] = {}
     annotations: list[dict[str, Any]] = []
     files: dict[str, Path] = {}
     for spec in specs:

@@ -5,10 +5,11 @@ import json
 import numpy as np
 
 from predict.text import paragraph_hash, segment_article
-from train.corpus_add import NewArticle, known_articles, plan_additions, read_new_articles, write_article
+from train.corpus_add import known_articles, plan_additions, read_new_articles, write_article
 from train.import_labels import plan_import, write_annotations
 from train.label_studio import build_task, labeling_config, read_export
-from train.labeling_corpus import read_folder_corpus, unlabeled
+from train.corpus import read_folder as read_folder_corpus
+from train.labeling_corpus import unlabeled
 from train.suggest import Candidate, choose, score_candidates
 
 CLASSES = ["drugs", "counter_isis", "sanctions", "diplomacy", "other"]
