@@ -86,7 +86,8 @@ def ablations(config: Config, rows: list[dict[str, Any]], base: Any) -> dict[str
     return models
 
 
-def seed_articles(config: Config, model: Any, oof_rows: list[dict[str, Any]], oof_probs: np.ndarray) -> dict[str, Any]:
+def seed_articles(config: Config, model: Any, oof_rows: list[dict[str, Any]], oof_probs: np.ndarray,
+                  classes: list[str]) -> dict[str, Any]:
     """The five seed articles: gold label, the final model's label (trained on them) and the out-of-fold label."""
     from train.article_level import article_decisions
     from train.dataset import load_examples
@@ -94,7 +95,7 @@ def seed_articles(config: Config, model: Any, oof_rows: list[dict[str, Any]], oo
     rows = [r for r in load_examples(config, "train") if r["origin"] == "articles"]
     texts = {r["article_id"]: r["context"] for r in rows}
     idx = [i for i, r in enumerate(oof_rows) if r["article_id"] in texts]
-    decided = article_decisions(oof_probs[idx], [oof_rows[i] for i in idx], model.classes, model.other_label,
+    decided = article_decisions(oof_probs[idx], [oof_rows[i] for i in idx], classes, model.other_label,
                                 model.threshold, model.min_topic_share)
     final = dict(zip(texts, (p.label for p in model.predict_articles(list(texts.values())))))
     out = {d["article_id"]: {"gold": d["gold"], "final_model": final[d["article_id"]], "out_of_fold": d["pred"]} for d in decided}
@@ -144,7 +145,7 @@ def run_evaluate(config: Config, tracking_uri: str | None) -> list[str]:
         "paragraph_cv": {k: v for k, v in cv.items() if not k.startswith("cv_article")},
         "article_cv": {k[len("cv_article_"):]: v for k, v in cv.items() if k.startswith("cv_article")},
         "test_split": {name: {k: v for k, v in r.items() if k != "reliability"} for name, r in test.items()},
-        "seed_articles": seed_articles(config, model, rows, probs),
+        "seed_articles": seed_articles(config, model, rows, probs, classes),
         "calibration": {"temperature": round(model.temperature, 4), "threshold": threshold,
                         "article_confidence": meta.get("article_calibration")},
     }

@@ -1,0 +1,39 @@
+"""Print README's results table from reports/default/metrics.json (run after `dvc repro`)."""
+
+import json
+import sys
+from pathlib import Path
+
+m = json.loads(Path(sys.argv[1] if len(sys.argv) > 1 else "reports/default/metrics.json").read_text(encoding="utf-8"))
+cv, art, test = m["paragraph_cv"], m["article_cv"], m["test_split"]
+fams = ("syria_off_axis", "same_vocabulary", "general_news")
+
+
+def pct(v):
+    return "n/a" if v is None else f"{100 * v:.1f} %"
+
+
+print("Grouped CV (articles never on both sides; mean over repeats, ± std):\n")
+print("| measure | value |\n|---|---|")
+print(f"| paragraph macro-F1 (5 classes) | {cv['cv_macro_f1']:.3f} ± {cv['cv_macro_f1_std']:.3f} |")
+print("| paragraph recall drugs / counter_isis / sanctions / diplomacy | "
+      + " / ".join(f"{cv[f'cv_recall.{t}']:.2f}" for t in ("drugs", "counter_isis", "sanctions", "diplomacy")) + " |")
+print(f"| article macro-F1 (5 classes) | {art['macro_f1']:.3f} ± {art['macro_f1_std']:.3f} |")
+print("| out-of-scope articles given a topic: Syria off-axis / same vocabulary / general news | "
+      + " / ".join(pct(art.get(f"false_topic_rate.{f}")) for f in fams) + " |")
+print(f"| article confidence ECE | {art['ece']:.3f} |")
+seeds = m["seed_articles"]
+print(f"| seed articles right (final model / out of fold) | {seeds['final_model_right']}/{seeds['n']} / "
+      f"{seeds['out_of_fold_right']}/{seeds['n']} |\n")
+print("Fixed test split (articles never trained or tuned on), article level; variants refitted on the same "
+      "training split with the same decision rule:\n")
+print("| model | topic macro-F1 [95 % CI] | recall counter_isis / diplomacy | given a topic: Syria off-axis / "
+      "same vocabulary / general news | confidence ECE |\n|---|---|---|---|---|")
+for name, r in test.items():
+    ci = r.get("macro_f1_topics_95ci", [None, None])
+    print(f"| {name} | {r['macro_f1_topics']:.3f} [{ci[0]:.2f}, {ci[1]:.2f}] | {r.get('recall.counter_isis', 0):.2f} / "
+          f"{r.get('recall.diplomacy', 0):.2f} | " + " / ".join(pct(r.get(f"false_topic_rate.{f}")) for f in fams)
+          + f" | {r['ece']:.3f} |")
+first = next(iter(test.values()))
+print(f"\n{first['articles']} test articles: " + ", ".join(f"{f} {first.get(f'articles.{f}', 0)}" for f in fams)
+      + f"; in scope: {first['articles'] - sum(first.get(f'articles.{f}', 0) for f in fams)} ({', '.join(first['topics_present'])}).")
