@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from predict.model import TopicModel
+from predict.model_uri import default_model_uri, use_tracking_uri  # noqa: F401  (default_model_uri: callers import it from here)
 
 FORMAT = "mihwar-model/1"
 META = "meta.json"
-LATEST_POINTER = Path("models") / "LATEST"
 DEFAULT_MODEL_DIR = Path("models") / "default"
 PYFUNC_ARTIFACT = "mihwar_model"
+RUN_RECORD = "run.json"
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -35,6 +36,9 @@ def save_sklearn_model(directory: Path, pipeline: Any, meta: dict[str, Any]) -> 
     import joblib
 
     save_meta(directory, {**meta, "backend": "sklearn"})
+    for step in [pipeline, *pipeline.get_params(deep=True).values()]:  # id() of a list: the same model saved twice differed
+        if hasattr(step, "_stop_words_id"):
+            del step._stop_words_id
     joblib.dump(pipeline, directory / "model.joblib", compress=3)
 
 
@@ -56,35 +60,31 @@ def read_meta(directory: Path) -> dict[str, Any]:
     meta = json.loads(path.read_text(encoding="utf-8"))
     if meta.get("format") != FORMAT:
         raise ModelNotFoundError(f"{path}: unknown model format {meta.get('format')!r}, expected {FORMAT!r}")
-    return meta
+    run = Path(directory) / RUN_RECORD  # the run that trained it (MLflow run id, git commit), kept out of dvc.lock
+    return {**meta, **json.loads(run.read_text(encoding="utf-8"))} if run.is_file() else meta
 
 
-def default_model_uri() -> str:
-    """The model labeling uses when none is named: $MIHWAR_MODEL, else the last one trained."""
-    if os.environ.get("MIHWAR_MODEL"):
-        return os.environ["MIHWAR_MODEL"]
-    if LATEST_POINTER.is_file():
-        return LATEST_POINTER.read_text(encoding="utf-8").strip()
-    return str(DEFAULT_MODEL_DIR)
+def resolve_model_dir(uri: str, tracking_uri: str | None = None) -> Path:
+    """Local folder of a model named by a path, ``runs:/...`` or ``models:/NAME@alias`` URI.
 
-
-def resolve_model_dir(uri: str) -> Path:
-    """Local folder of a model named by a path, ``runs:/...`` or ``models:/NAME@alias`` URI."""
+    Registry and run URIs are looked up in the project's tracking store (see ``predict.model_uri``).
+    """
     if uri.startswith(("models:/", "runs:/", "mlflow-artifacts:/")):
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         import mlflow  # only registry/run URIs need it
 
+        store = use_tracking_uri(tracking_uri)
         try:
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
         except Exception as exc:  # mlflow raises several types for "not there"
-            raise ModelNotFoundError(f"{uri}: could not be fetched from MLflow at {mlflow.get_tracking_uri()}: {exc}") from exc
+            raise ModelNotFoundError(f"{uri}: could not be fetched from MLflow at {store}: {exc}") from exc
         for candidate in [local, *(m.parent for m in sorted(local.glob(f"artifacts/**/{META}")))]:
             if (candidate / META).is_file():
                 return candidate
         raise ModelNotFoundError(f"{uri}: the MLflow model holds no mihwar artifact")
     path = Path(uri)
     if not path.exists():
-        raise ModelNotFoundError(f"{uri}: no such model; train one with `mihwar train CONFIG` or name one with --model")
+        raise ModelNotFoundError(f"{uri}: no such model; run `dvc repro` (or `mihwar train CONFIG`), or name one with --model")
     return path
 
 
