@@ -129,7 +129,7 @@ def run_evaluate(config: Config, tracking_uri: str | None) -> list[str]:
         "calibration": {"temperature": round(model.temperature, 4), "threshold": threshold},
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-    _log_to_run(meta.get("mlflow_run_id"), tracking_uri, metrics, out)
+    _log_to_run(meta.get("mlflow_run_id"), tracking_uri, metrics, out)  # from run.json, merged by read_meta
     return [
         f"article-level CV: accuracy {metrics['article_cv']['accuracy']:.3f} over {len(a_gold)} articles, "
         f"{metrics['article_cv']['topic_article_accuracy']} over the {len(in_scope)} in-scope ones; "
