@@ -16,7 +16,30 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 ConfigArg = typer.Argument(..., help="YAML config in configs/", exists=False)
 SetOpt = typer.Option([], "--set", help="override a config key: --set model.C_grid=[1,3]")
-TrackingOpt = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)")
+TrackingOpt = typer.Option(None, "--tracking-uri",
+                           help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db in the project root)")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"mihwar {version('mihwar')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                            help="print the version and exit")) -> None:
+    """Topic classifier for Arabic news on US policy in Syria."""
+
+
+def _use_store(tracking_uri: str | None) -> None:
+    """Labeling commands resolve registry URIs in this store (read by predict.model_uri)."""
+    if tracking_uri:
+        import os
+
+        os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -111,12 +134,13 @@ def promote(
     tracking_uri: Optional[str] = TrackingOpt,
 ) -> None:
     """Move the `champion` alias to a model version if it passes the gate."""
-    import mlflow
+    from train.tracking import RegistryError, promote as do_promote
 
-    from train.tracking import promote as do_promote, resolve_tracking_uri
-
-    mlflow.set_tracking_uri(resolve_tracking_uri(tracking_uri))
-    ok, reason, v = do_promote(name, version, recall_floor, [t for t in topics.split(",") if t] if topics else None)
+    try:
+        ok, reason, v = do_promote(name, version, recall_floor, [t for t in topics.split(",") if t] if topics else None,
+                                   tracking_uri)
+    except RegistryError as exc:
+        fail(str(exc))
     typer.echo(f"{name} v{v}: {'promoted to @champion' if ok else 'not promoted'}: {reason}")
     if not ok:
         raise typer.Exit(1)
@@ -135,8 +159,10 @@ def predict(
     id_column: str = typer.Option("id", help="id column of JSONL/CSV/Parquet inputs"),
     max_chars: int = typer.Option(200_000, help="articles longer than this are reported, not labeled"),
     chunk_size: int = typer.Option(256, help="articles scored per batch"),
+    tracking_uri: Optional[str] = TrackingOpt,
 ) -> None:
     """Label articles; one output row per input article, errors included."""
+    _use_store(tracking_uri)
     from predict.batch import BatchOptions, run_batch
 
     opts = BatchOptions(output=output, fmt=fmt, paragraphs=paragraphs, explain=explain, resume=resume,
@@ -150,8 +176,10 @@ def serve(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="model folder, runs:/ID/model or models:/NAME@champion"),
     host: str = typer.Option("127.0.0.1", help="address to bind"),
     port: int = typer.Option(8000, help="port"),
+    tracking_uri: Optional[str] = TrackingOpt,
 ) -> None:
     """Serve /v1/classify and the analyst page over HTTP."""
+    _use_store(tracking_uri)
     from predict.server import serve as run_server
 
     run_server(model, host, port)

@@ -15,14 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from predict.model import TopicModel
+from predict.model_uri import default_model_uri, use_tracking_uri  # noqa: F401  (default_model_uri: callers import it from here)
 
 FORMAT = "mihwar-model/2"
 OLD_FORMATS = {"mihwar-model/1": "it holds a pickled scikit-learn pipeline, which mihwar no longer loads because "
                                  "unpickling runs whatever code the file holds; retrain it (`dvc repro` or `mihwar train CONFIG`)"}
 META = "meta.json"
-LATEST_POINTER = Path("models") / "LATEST"
 DEFAULT_MODEL_DIR = Path("models") / "default"
 PYFUNC_ARTIFACT = "mihwar_model"
+RUN_RECORD = "run.json"
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -32,7 +33,7 @@ class ModelNotFoundError(FileNotFoundError):
 def content_id(directory: Path) -> str:
     """Hash of every file of a saved model (meta.json without its own id): the model version."""
     h = hashlib.sha256()
-    for path in sorted(p for p in directory.rglob("*") if p.is_file() and p.name != META):
+    for path in sorted(p for p in directory.rglob("*") if p.is_file() and p.name not in (META, RUN_RECORD)):
         h.update(str(path.relative_to(directory)).encode())
         h.update(path.read_bytes())
     meta = json.loads((directory / META).read_text(encoding="utf-8"))
@@ -72,35 +73,31 @@ def read_meta(directory: Path) -> dict[str, Any]:
         raise ModelNotFoundError(f"{directory}: model format {fmt!r}: {OLD_FORMATS[fmt]}")
     if fmt != FORMAT:
         raise ModelNotFoundError(f"{path}: unknown model format {fmt!r}, expected {FORMAT!r}")
-    return meta
+    run = Path(directory) / RUN_RECORD  # the run that trained it (MLflow run id, git commit), kept out of dvc.lock
+    return {**meta, **json.loads(run.read_text(encoding="utf-8"))} if run.is_file() else meta
 
 
-def default_model_uri() -> str:
-    """The model labeling uses when none is named: $MIHWAR_MODEL, else the last one trained."""
-    if os.environ.get("MIHWAR_MODEL"):
-        return os.environ["MIHWAR_MODEL"]
-    if LATEST_POINTER.is_file():
-        return LATEST_POINTER.read_text(encoding="utf-8").strip()
-    return str(DEFAULT_MODEL_DIR)
+def resolve_model_dir(uri: str, tracking_uri: str | None = None) -> Path:
+    """Local folder of a model named by a path, ``runs:/...`` or ``models:/NAME@alias`` URI.
 
-
-def resolve_model_dir(uri: str) -> Path:
-    """Local folder of a model named by a path, ``runs:/...`` or ``models:/NAME@alias`` URI."""
+    Registry and run URIs are looked up in the project's tracking store (see ``predict.model_uri``).
+    """
     if uri.startswith(("models:/", "runs:/", "mlflow-artifacts:/")):
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         import mlflow  # only registry/run URIs need it
 
+        store = use_tracking_uri(tracking_uri)
         try:
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
         except Exception as exc:  # mlflow raises several types for "not there"
-            raise ModelNotFoundError(f"{uri}: could not be fetched from MLflow at {mlflow.get_tracking_uri()}: {exc}") from exc
+            raise ModelNotFoundError(f"{uri}: could not be fetched from MLflow at {store}: {exc}") from exc
         for candidate in [local, *(m.parent for m in sorted(local.glob(f"artifacts/**/{META}")))]:
             if (candidate / META).is_file():
                 return candidate
         raise ModelNotFoundError(f"{uri}: the MLflow model holds no mihwar artifact")
     path = Path(uri)
     if not path.exists():
-        raise ModelNotFoundError(f"{uri}: no such model; train one with `mihwar train CONFIG` or name one with --model")
+        raise ModelNotFoundError(f"{uri}: no such model; run `dvc repro` (or `mihwar train CONFIG`), or name one with --model")
     return path
 
 

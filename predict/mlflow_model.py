@@ -18,9 +18,16 @@ class MihwarPyfunc(mlflow.pyfunc.PythonModel):
         self.model = load_model(context.artifacts[PYFUNC_ARTIFACT])
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        """One row per text; a text with nothing to label gets nulls and an ``error``, never NaN (invalid JSON)."""
         if "text" not in model_input.columns:
             raise ValueError(f"input needs a 'text' column; got {list(model_input.columns)}")
-        preds = self.model.predict_articles([str(t) for t in model_input["text"]])
-        return pd.DataFrame(
-            [{"label": p.label, "confidence": p.confidence, **{f"score.{c}": s for c, s in p.scores.items()}} for p in preds]
-        )
+        texts = ["" if t is None or (isinstance(t, float) and t != t) else str(t) for t in model_input["text"]]
+        labeled = [i for i, t in enumerate(texts) if t.strip()]
+        preds = dict(zip(labeled, self.model.predict_articles([texts[i] for i in labeled])))
+        columns = ["label", "confidence", *(f"score.{c}" for c in self.model.classes), "error"]
+        rows = [{"label": p.label, "confidence": p.confidence, **{f"score.{c}": s for c, s in p.scores.items()}, "error": None}
+                if (p := preds.get(i)) else {"error": "empty text: nothing to label"} for i in range(len(texts))]
+        frame = pd.DataFrame(rows, columns=columns)
+        if len(labeled) < len(texts):  # object columns keep None as JSON null instead of NaN
+            frame = frame.astype(object).where(frame.notna(), None)
+        return frame

@@ -150,7 +150,7 @@ def run_evaluate(config: Config, tracking_uri: str | None) -> list[str]:
                         "article_confidence": meta.get("article_calibration")},
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False), encoding="utf-8")
-    _log_to_run(meta.get("mlflow_run_id"), tracking_uri, metrics, out)
+    _log_to_run(meta.get("mlflow_run_id"), tracking_uri, metrics, out)  # from run.json, merged by read_meta
     seeds = metrics["seed_articles"]
     lines = [f"misclassified out-of-fold paragraphs: {n_wrong} (see {out / 'misclassified.csv'})",
              f"seed articles right: {seeds['final_model_right']}/{seeds['n']} (final model), "

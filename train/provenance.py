@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from predict.artifact import RUN_RECORD  # ignored by DVC (.dvcignore): it differs on every run
 from train.config import Config, config_to_dict
 
 
@@ -31,8 +32,21 @@ def git_commit() -> str | None:
         return None
 
 
-def build_meta(config: Config, result: Any, data_version: str, run_id: str | None) -> dict[str, Any]:
-    """Everything labeling and auditing need, saved next to the weights."""
+def write_run_record(model_dir: Path, run_id: str | None) -> dict[str, Any]:
+    """The run that produced the artifact (MLflow run id, git commit), beside meta.json but outside DVC's hash."""
+    import json
+
+    record = {"mlflow_run_id": run_id, "git_commit": git_commit()}
+    (Path(model_dir) / RUN_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return record
+
+
+def build_meta(config: Config, result: Any, data_version: str, run_id: str | None = None) -> dict[str, Any]:
+    """Everything labeling and auditing need, saved next to the weights; the same for the same config and data.
+
+    The run id and git commit go to ``run.json`` (``write_run_record``): they change on every run,
+    and would make ``dvc repro`` rewrite dvc.lock for an identical model.
+    """
     return {
         "classes": list(result.scorer.classes),
         "other_label": config.data.other_label,
@@ -46,8 +60,6 @@ def build_meta(config: Config, result: Any, data_version: str, run_id: str | Non
         "config": config_to_dict(config),
         "data_version": data_version,
         "dvc_dataset_md5": dvc_out_hash(config.data.dataset_dir),
-        "git_commit": git_commit(),
-        "mlflow_run_id": run_id,
         "metrics": result.metrics,
         "params": result.extra_params,
     }

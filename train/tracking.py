@@ -5,28 +5,25 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
-CHAMPION = "champion"
-
+from predict.model_uri import CHAMPION, resolve_tracking_uri, sqlite_path  # noqa: F401  (one resolution for every command)
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
-def resolve_tracking_uri(cli_value: str | None) -> str:
-    """--tracking-uri, else $MLFLOW_TRACKING_URI, else the local SQLite store in the repo."""
-    uri = cli_value or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-    if uri == DEFAULT_TRACKING_URI:
-        Path("mlruns").mkdir(exist_ok=True)
-    return uri
+class RegistryError(RuntimeError):
+    """The registry cannot answer: no store, no registered model, no such version, server down."""
 
 
 def start_run(tracking_uri: str, experiment: str):
-    """Open the run (the caller closes it); local stores keep artifacts under mlruns/."""
+    """Open the run (the caller closes it); local stores keep artifacts next to the database."""
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)
-    if mlflow.get_experiment_by_name(experiment) is None and tracking_uri.startswith("sqlite:"):
-        mlflow.create_experiment(experiment, artifact_location=Path("mlruns/artifacts").resolve().as_uri())
+    db = sqlite_path(tracking_uri)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+        if mlflow.get_experiment_by_name(experiment) is None:
+            mlflow.create_experiment(experiment, artifact_location=(db.parent / "artifacts").resolve().as_uri())
     mlflow.set_experiment(experiment)
     return mlflow.start_run()
 
@@ -78,23 +75,56 @@ def promotion_decision(candidate: dict[str, float], champion: dict[str, float] |
     return True, f"cv_macro_f1 {f1:.4f}" + (f" beats the champion's {champion['cv_macro_f1']:.4f}" if champion else " (no champion yet)")
 
 
-def promote(name: str, version: str | None, floor: float | None = None, topics: list[str] | None = None) -> tuple[bool, str, str]:
-    """Move the champion alias to ``version`` (default: newest) when the gate allows it.
-
-    The recall floor and the topics default to the candidate run's own config
-    (``evaluation.recall_floor``, ``data.labels``).
-    """
-    import ast
-
+def crown_first_version(name: str, version: str) -> bool:
+    """Make ``version`` the champion when the model has none yet (nothing to beat); True if it did."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     client = MlflowClient()
+    try:
+        client.get_model_version_by_alias(name, CHAMPION)
+        return False
+    except MlflowException:
+        client.set_registered_model_alias(name, CHAMPION, version)
+        return True
+
+
+def promote(name: str, version: str | None, floor: float | None = None, topics: list[str] | None = None,
+            tracking_uri: str | None = None) -> tuple[bool, str, str]:
+    """Move the champion alias to ``version`` (default: newest) when the gate allows it.
+
+    The recall floor and the topics default to the candidate run's own config
+    (``evaluation.recall_floor``, ``data.labels``). A store, model or version that is
+    not there raises ``RegistryError`` with what to do next.
+    """
+    store = resolve_tracking_uri(tracking_uri)
+    db = sqlite_path(store)
+    if db is not None and not db.is_file():
+        raise RegistryError(f"no model registered yet (no tracking store at {db}): run `dvc repro` first")
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    mlflow.set_tracking_uri(store)
+    try:
+        return _promote(mlflow.MlflowClient(), name, version, floor, topics)
+    except MlflowException as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RegistryError(f"the registry at {store} could not answer: {first}") from exc
+
+
+def _promote(client, name: str, version: str | None, floor: float | None, topics: list[str] | None) -> tuple[bool, str, str]:
+    import ast
+
+    from mlflow.exceptions import MlflowException
+
+    versions = client.search_model_versions(f"name='{name}'")
+    if not versions:
+        raise RegistryError(f"no model registered yet under {name!r}: run `dvc repro` (or `mihwar train CONFIG`) first")
     if version is None:
-        versions = client.search_model_versions(f"name='{name}'")
-        if not versions:
-            raise LookupError(f"no registered model named {name!r}")
         version = str(max(int(v.version) for v in versions))
+    elif version not in {str(v.version) for v in versions}:
+        known = ", ".join(sorted((str(v.version) for v in versions), key=int))
+        raise RegistryError(f"{name} has no version {version} (versions: {known})")
     run = client.get_run(client.get_model_version(name, version).run_id)
     candidate = run.data.metrics
     if floor is None:

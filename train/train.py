@@ -16,7 +16,7 @@ from train.article_level import GOLD_TOPIC_SHARE, article_cv, choose_article_dec
 from train.config import Config, config_to_dict, flatten, load_gazetteer, load_lexicon
 from train.cv import train_model
 from train.dataset import check_splits, dataset_version, load_examples
-from train.provenance import build_meta
+from train.provenance import build_meta, write_run_record
 
 
 def make_fit(config: Config) -> Any:
@@ -64,8 +64,8 @@ def run_train(config: Config, config_path: str, tracking_uri: str | None) -> lis
     """Train, save the self-contained artifact, log everything to one MLflow run."""
     import mlflow
 
-    from predict.artifact import LATEST_POINTER, save_model
-    from train.tracking import log_model, resolve_tracking_uri, start_run
+    from predict.artifact import save_model
+    from train.tracking import crown_first_version, log_model, resolve_tracking_uri, start_run
 
     rows = load_examples(config, "train")
     check_splits(rows, config, config_path)
@@ -74,25 +74,26 @@ def run_train(config: Config, config_path: str, tracking_uri: str | None) -> lis
         result, calibration, article_reliability = train_and_calibrate(config, rows)
         meta = {**build_meta(config, result, version, run.info.run_id), "article_calibration": calibration}
         save_model(config.model_dir, result.scorer, meta)
+        record = write_run_record(config.model_dir, run.info.run_id)
         cv_dir = config.reports_dir / "cv"
         write_cv_reports(cv_dir, rows, result)
         write_table(cv_dir / "article_reliability.csv", article_reliability)
         mlflow.log_params({**flatten(config_to_dict(config)), **result.extra_params})
         mlflow.log_metrics(result.metrics)
         mlflow.log_metrics({"temperature": result.temperature, "threshold": result.threshold})
-        mlflow.set_tags({"git_commit": meta["git_commit"] or "unknown", "data_version": version,
+        mlflow.set_tags({"git_commit": record["git_commit"] or "unknown", "data_version": version,
                          "dvc_dataset_md5": meta["dvc_dataset_md5"] or "not from dvc repro",
                          "config_path": config_path, "model_type": config.model.type})
         mlflow.log_dict(config_to_dict(config), "config.json")
         mlflow.log_artifacts(str(cv_dir), "cv")
         registered = config.tracking.registered_model if config.tracking.register_model else None
         model_version = log_model(config.model_dir, registered)
-    LATEST_POINTER.parent.mkdir(parents=True, exist_ok=True)
-    LATEST_POINTER.write_text(str(config.model_dir) + "\n", encoding="utf-8")
+        crowned = bool(model_version) and crown_first_version(registered, model_version)  # the first has nothing to beat
     m = result.metrics
     return [
         f"run {run.info.run_id} (data {version}); model saved to {config.model_dir}"
-        + (f"; registered {registered} v{model_version}" if model_version else ""),
+        + (f"; registered {registered} v{model_version}" if model_version else "")
+        + (" (the first: now @champion)" if crowned else "; `mihwar promote` moves @champion if it is better" if model_version else ""),
         f"grouped CV ({config.evaluation.n_repeats}x{config.evaluation.n_splits}-fold by article): "
         f"macro-F1 {m['cv_macro_f1']:.3f} ± {m['cv_macro_f1_std']:.3f} over repeats, "
         f"{m['cv_fold_macro_f1_mean']:.3f} ± {m['cv_fold_macro_f1_std']:.3f} over folds; accuracy {m['cv_accuracy']:.3f}",

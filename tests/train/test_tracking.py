@@ -1,16 +1,95 @@
-"""MLflow: the promotion gate, and a real tracking server over HTTP."""
+"""MLflow: one store for every command, the champion by default, the promotion gate, and a real tracking server."""
 
+import json
 import os
+import sqlite3
 import subprocess
 import sys
 
 import pandas as pd
 import pytest
 
-from tests.conftest import FAST, free_port, mihwar, wait_http
+from tests.conftest import FAST, ROOT, free_port, mihwar, wait_http
 from train.tracking import promotion_decision
 
 TOPICS = ["drugs", "sanctions"]
+
+
+def test_every_command_resolves_the_project_store_from_any_folder(tmp_path, monkeypatch):
+    from predict.model_uri import resolve_tracking_uri
+
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    (tmp_path / "configs").mkdir()
+    monkeypatch.chdir(tmp_path / "configs")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert resolve_tracking_uri(None) == f"sqlite:///{tmp_path.resolve() / 'mlruns/mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking:5000")
+    assert resolve_tracking_uri(None) == "http://tracking:5000"
+    assert resolve_tracking_uri("sqlite:///elsewhere.db") == "sqlite:///elsewhere.db"
+
+
+def _store_with_alias(path, alias):
+    """The table MLflow's SQLite store keeps aliases in, with one row."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE registered_model_aliases (alias TEXT, version INTEGER, name TEXT)")
+        db.execute("INSERT INTO registered_model_aliases VALUES (?, 3, 'mihwar-topics')", (alias,))
+
+
+def test_labeling_defaults_to_the_champion_else_models_default_without_importing_mlflow(tmp_path):
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    (tmp_path / "models/LATEST").parent.mkdir()
+    (tmp_path / "models/LATEST").write_text("models/some_experiment\n")  # the old "last trained" pointer counts for nothing
+    probe = ("import sys; from predict.artifact import default_model_uri; "
+             "print(default_model_uri(), 'mlflow' in sys.modules)")
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MIHWAR_MODEL")}
+    env["PYTHONPATH"] = str(ROOT)
+
+    def default():
+        return subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              check=True).stdout.split()
+
+    assert default() == ["models/default", "False"]  # no store
+    _store_with_alias(tmp_path / "mlruns/mlflow.db", "challenger")
+    assert default() == ["models/default", "False"]  # a store without a champion
+    (tmp_path / "mlruns/mlflow.db").unlink()
+    _store_with_alias(tmp_path / "mlruns/mlflow.db", "champion")
+    assert default() == ["models:/mihwar-topics@champion", "False"]
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_promote_in_a_fresh_clone_says_what_to_do_next(workdir):
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    proc = mihwar("promote", cwd=workdir, env=env, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: no model registered yet") and "dvc repro" in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not (workdir / "mlruns").exists() and not (workdir / "mlflow.db").exists()  # asking created no store
+
+
+def test_version_option():
+    proc = mihwar("--version")
+    assert proc.stdout.startswith("mihwar ") and proc.stdout.split()[1][0].isdigit()
+
+
+class _FakeModel:
+    classes = ["drugs", "other"]
+
+    def predict_articles(self, texts):
+        from predict.model import ArticlePrediction
+
+        return [ArticlePrediction("drugs", 0.9, {"drugs": 0.9, "other": 0.1}) for _ in texts]
+
+
+def test_pyfunc_answers_empty_text_with_nulls_not_nan():
+    from predict.mlflow_model import MihwarPyfunc
+
+    pyfunc = MihwarPyfunc()
+    pyfunc.model = _FakeModel()
+    frame = pyfunc.predict(None, pd.DataFrame({"text": ["ضبط كبتاغون", "", "   ", None]}))
+    rows = json.loads(json.dumps(frame.to_dict(orient="records"), allow_nan=False))  # NaN would raise here
+    assert rows[0]["label"] == "drugs" and rows[0]["error"] is None
+    assert all(r["label"] is None and r["confidence"] is None and r["score.drugs"] is None and r["error"] for r in rows[1:])
 
 
 def metrics(f1, drugs=0.8, sanctions=0.8):
@@ -57,14 +136,17 @@ def test_train_against_a_tracking_server_register_promote_and_load_back(workdir,
     mihwar("prepare", "configs/default.yaml", cwd=workdir, env=env)
     sets = [f"--set={s}" for s in FAST]
     out = mihwar("train", "configs/default.yaml", *sets, cwd=workdir, env=env).stdout
-    assert "registered mihwar-topics v1" in out
+    assert "registered mihwar-topics v1 (the first: now @champion)" in out  # nothing to beat
     assert not (workdir / "mlruns").exists()  # went to the server, not the local store
+    again = mihwar("promote", cwd=workdir, env=env, check=False)
+    assert again.returncode == 1 and "v1: not promoted: version 1 is already the champion" in again.stdout
+    missing = mihwar("promote", "--version", "9", cwd=workdir, env=env, check=False)
+    assert missing.returncode == 2 and "has no version 9" in missing.stderr and "Traceback" not in missing.stderr
+    # later versions go through the gate: the same model again cannot beat itself, nor pass a floor it misses
+    out = mihwar("train", "configs/default.yaml", *sets, cwd=workdir, env=env).stdout
+    assert "registered mihwar-topics v2; `mihwar promote`" in out
     floor = mihwar("promote", "--recall-floor", "0.99", cwd=workdir, env=env, check=False)
-    assert floor.returncode == 1 and "v1: not promoted: recall under the floor 0.99" in floor.stdout
-    promoted = mihwar("promote", "--recall-floor", "0.0", cwd=workdir, env=env)  # fast CV: a collapsed topic is likely
-    assert "v1: promoted to @champion" in promoted.stdout
-    # same model again cannot beat itself
-    mihwar("train", "configs/default.yaml", *sets, cwd=workdir, env=env)
+    assert floor.returncode == 1 and "v2: not promoted: recall under the floor 0.99" in floor.stdout
     refused = mihwar("promote", "--recall-floor", "0.0", cwd=workdir, env=env, check=False)
     assert refused.returncode == 1 and "v2: not promoted: cv_macro_f1" in refused.stdout
 
