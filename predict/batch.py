@@ -18,7 +18,7 @@ from typing import Any, Iterator
 from predict.labeling import EXPLAIN_TOP, Summary, label_records, make_row  # noqa: F401 - the labeling API
 from predict.limits import MAX_CHARS, MAX_FILE_BYTES
 from predict.readers import InputError, ReadOptions, Record, check_tables, expand_inputs, read_all
-from predict.writers import OutputError, StreamWriter, check_output, output_format, side_files
+from predict.writers import OutputError, StreamWriter, check_output, output_format
 
 ROW_OPTIONS = ("text_column", "id_column", "max_chars", "max_file_bytes", "paragraphs", "explain")
 
@@ -94,9 +94,9 @@ def run_batch(inputs: list[str], model_uri: str | None, opts: BatchOptions) -> S
     uri = model_uri or default_model_uri()
     model_dir = str(resolve_model_dir(uri))
     out = None if opts.output == "-" else Path(opts.output)
-    paths = expand_inputs(inputs, skip=[out, *side_files(out)] if out else [])
+    paths = expand_inputs(inputs)
     if out:
-        check_output(out, paths)
+        paths = check_output(out, inputs, paths)
     read_opts = ReadOptions(opts.text_column, opts.id_column, opts.max_file_bytes, opts.max_chars)
     check_tables(paths, read_opts)
     model = load_model(model_dir)

@@ -42,7 +42,10 @@ def progress_bar(paths: list[str], initial: int = 0) -> Any | None:
     """A tqdm bar when stderr is a terminal, else None (logs and pipes get only the summary)."""
     if not sys.stderr.isatty():
         return None
+    import shutil
+
     from tqdm import tqdm
 
-    return tqdm(total=count_articles(paths), initial=initial, unit=" articles", file=sys.stderr,
-                leave=False, dynamic_ncols=True, smoothing=0.1)
+    sized = shutil.get_terminal_size((0, 0)).columns > 0  # a pseudo-terminal may report 0 columns
+    return tqdm(total=count_articles(paths), initial=initial, unit=" articles", file=sys.stderr, leave=False,
+                dynamic_ncols=sized, ncols=None if sized else 80, smoothing=0.1)

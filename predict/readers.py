@@ -29,12 +29,8 @@ class InputError(ValueError):
     """An input that stops the batch before any work (missing column, missing path)."""
 
 
-def expand_inputs(inputs: Iterable[str], skip: Iterable[Path] = ()) -> list[str]:
-    """Files as given, folders as their supported files (recursive, sorted); '-' is stdin.
-
-    ``skip``: files never read from a folder (the batch's own output, journal and lock).
-    """
-    skipped = {p.resolve() for p in skip}
+def expand_inputs(inputs: Iterable[str]) -> list[str]:
+    """Files as given, folders as their supported files (recursive, sorted); '-' is stdin."""
     out = []
     for item in inputs:
         path = Path(item)
@@ -42,7 +38,7 @@ def expand_inputs(inputs: Iterable[str], skip: Iterable[Path] = ()) -> list[str]
             out.append(item)
         elif path.is_dir():
             out += [str(p) for p in sorted(path.rglob("*"))
-                    if p.is_file() and p.suffix.lower() in SUPPORTED and p.resolve() not in skipped]
+                    if p.is_file() and p.suffix.lower() in SUPPORTED]
         elif path.exists():
             raise InputError(f"{item}: not a regular file or folder (a named pipe, socket or device); "
                              f"pipe it in instead: cat {item} | mihwar predict -")

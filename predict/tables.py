@@ -62,7 +62,7 @@ def jsonl_records(lines: Iterable[str], name: str, opts: ReadOptions) -> Iterato
             yield Record(where, error=f"undecodable bytes in line {n} (not valid in the file's encoding)")
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line.rstrip("\r\n"))
         except json.JSONDecodeError as exc:
             yield Record(where, error=_json_error(exc))
             continue

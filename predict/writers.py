@@ -21,7 +21,9 @@ class OutputError(ValueError):
 
 
 def output_format(output: str, fmt: str | None) -> str:
-    """The output's format: --format, else its extension; an unknown extension is refused."""
+    """The output's format: --format, else its extension; an unknown extension (or a folder) is refused."""
+    if output != "-" and Path(output).is_dir():
+        raise OutputError(f"{output}: is a folder; give a file name such as {Path(output) / 'labels.jsonl'}")
     if fmt:
         if fmt not in FORMATS:
             raise OutputError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
@@ -39,14 +41,27 @@ def side_files(output: Path) -> list[Path]:
     return [output.with_name(output.name + s) for s in SIDE_FILES]
 
 
-def check_output(output: Path, inputs: list[str]) -> None:
-    """Refuse, before any work, an output that is a folder or that would overwrite an input."""
-    if output.is_dir():
-        raise OutputError(f"{output}: is a folder; give a file name such as {output / 'labels.jsonl'}")
-    written = {p.resolve() for p in [output, *side_files(output)]}
-    for p in inputs:
-        if p != "-" and Path(p).resolve() in written:
-            raise OutputError(f"{output}: would overwrite the input {p}; choose another --output")
+def check_output(output: Path, given: list[str], paths: list[str]) -> list[str]:
+    """Refuse, before any work, an output that is a folder or would overwrite an input; return the inputs to read.
+
+    ``given`` are the inputs as typed, ``paths`` what they expand to. A previous output
+    of this batch found in an input folder (it has a ``.meta.json`` or a journal) is
+    not read back as input; any other file at the output's path is an input and is kept safe.
+    """
+    parent = next((p for p in output.absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise OutputError(f"{output}: cannot write: {parent} is a file, not a folder")
+    target = output.resolve()
+    explicit = {Path(g).resolve() for g in given if g != "-"}
+    ours = any(f.exists() for f in side_files(output) if f.name.endswith((".meta.json", ".partial")))
+    keep = []
+    for p in paths:
+        if p != "-" and Path(p).resolve() == target:
+            if Path(p).resolve() in explicit or not ours:
+                raise OutputError(f"{output}: would overwrite the input {p}; choose another --output")
+            continue  # the previous output of this batch, inside an input folder
+        keep.append(p)
+    return keep
 
 
 def flat_row(row: dict[str, Any], classes: list[str]) -> dict[str, Any]:
