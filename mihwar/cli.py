@@ -12,6 +12,8 @@ from typing import List, Optional
 
 import typer
 
+from predict.limits import MAX_CHARS
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Topic classifier for Arabic news on US policy in Syria.")
 
 ConfigArg = typer.Argument(..., help="YAML config in configs/", exists=False)
@@ -146,29 +148,43 @@ def promote(
         raise typer.Exit(1)
 
 
+def _default_workers() -> int:
+    import os
+
+    return os.cpu_count() or 1
+
+
 @app.command()
 def predict(
     inputs: List[str] = typer.Argument(..., help="files, folders or - (JSONL on stdin)"),
-    output: str = typer.Option("-", "--output", "-o", help="output file, or - for stdout"),
+    output: str = typer.Option("-", "--output", "-o", help="output file (.jsonl, .csv or .parquet), or - for stdout"),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="model folder, runs:/ID/model or models:/NAME@champion"),
     fmt: Optional[str] = typer.Option(None, "--format", help="jsonl, csv or parquet (default: from the output name)"),
-    paragraphs: bool = typer.Option(False, "--paragraphs", help="add per-paragraph topics and scores"),
-    explain: bool = typer.Option(False, "--explain", help="add the n-grams that pushed the decision"),
-    resume: bool = typer.Option(False, "--resume", help="continue an interrupted batch into the same output"),
+    paragraphs: bool = typer.Option(False, "--paragraphs", is_flag=True, metavar="", help="add per-paragraph topics and scores"),
+    explain: bool = typer.Option(False, "--explain", is_flag=True, metavar="", help="add the n-grams that pushed the decision"),
+    resume: bool = typer.Option(False, "--resume", is_flag=True, metavar="", help="continue an interrupted batch into the same output"),
     text_column: str = typer.Option("text", help="text column of JSONL/CSV/Parquet inputs"),
     id_column: str = typer.Option("id", help="id column of JSONL/CSV/Parquet inputs"),
-    max_chars: int = typer.Option(200_000, help="articles longer than this are reported, not labeled"),
-    chunk_size: int = typer.Option(256, help="articles scored per batch"),
+    max_chars: int = typer.Option(MAX_CHARS, min=1, help="articles longer than this are reported, not labeled"),
+    chunk_size: int = typer.Option(256, min=1, help="articles scored per batch"),
+    workers: int = typer.Option(None, min=1, show_default="all cores", help="processes that score in parallel"),
     tracking_uri: Optional[str] = TrackingOpt,
 ) -> None:
-    """Label articles; one output row per input article, errors included."""
+    """Label articles; one output row per input article, errors included.
+
+    Exit status: 0 every article labeled; 3 some could not be (their rows carry an
+    "error"); 4 none was labeled; 2 the batch could not start (bad option, input,
+    output or model).
+    """
     _use_store(tracking_uri)
     from predict.batch import BatchOptions, run_batch
 
     opts = BatchOptions(output=output, fmt=fmt, paragraphs=paragraphs, explain=explain, resume=resume,
-                        text_column=text_column, id_column=id_column, max_chars=max_chars, chunk_size=chunk_size)
+                        text_column=text_column, id_column=id_column, max_chars=max_chars, chunk_size=chunk_size,
+                        workers=workers or _default_workers())
     summary = run_batch(inputs, model, opts)
     typer.echo(summary.render(), err=True)
+    raise typer.Exit(summary.exit_code)
 
 
 @app.command()
@@ -315,13 +331,33 @@ def import_labels(
 
 
 def main() -> None:
+    """Run the CLI; every failure reaches the user as one line naming the problem and the place."""
+    import os
+
     try:
         app()
-    except Exception as exc:  # turn known problems into one clear line, not a traceback
-        if isinstance(exc, _known_errors()):
-            typer.echo(f"error: {exc}", err=True)
-            sys.exit(2)
-        raise
+    except KeyboardInterrupt:
+        typer.echo("interrupted; `mihwar predict ... --resume` continues a batch where it stopped", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("MIHWAR_DEBUG"):
+            raise
+        typer.echo(f"error: {_one_line(exc)}", err=True)
+        sys.exit(2 if isinstance(exc, _known_errors() + (OSError,)) else 1)
+
+
+def _one_line(exc: Exception) -> str:
+    """The message of a known error; the type, message and place of an unexpected one."""
+    if isinstance(exc, _known_errors()):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = f" (at {Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno})" if tb else ""
+    first = (str(exc).splitlines() or [""])[0]
+    return f"unexpected {type(exc).__name__}: {first}{where}; set MIHWAR_DEBUG=1 for the traceback"
 
 
 if __name__ == "__main__":

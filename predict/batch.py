@@ -1,22 +1,26 @@
-"""Batch labeling: inputs -> one output row per article, in order, nothing lost."""
+"""Batch labeling: inputs -> one row per article -> an output file (or stdout).
+
+The model, the inputs, the output and the table columns are checked before any
+work. Each input article gives exactly one row, in input order, and one bad
+input never stops the batch: it gets a row with ``error``. Rows go through a
+journal, so an interrupted batch resumes where it stopped and nothing is lost.
+"""
 
 from __future__ import annotations
 
-import sys
+import os
 import time
-from collections import Counter
-from dataclasses import asdict, dataclass, field
-from itertools import islice
+from dataclasses import dataclass
+from itertools import chain, islice
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
-from predict.artifact import default_model_uri, load_model
-from predict.model import ArticlePrediction, TopicModel
-from predict.readers import ReadOptions, Record, check_tables, expand_inputs, read_all
-from predict.text import has_arabic
-from predict.writers import JournalWriter, StreamWriter, output_format
+from predict.labeling import EXPLAIN_TOP, Summary, label_records, make_row  # noqa: F401 - the labeling API
+from predict.limits import MAX_CHARS, MAX_FILE_BYTES
+from predict.readers import InputError, ReadOptions, Record, check_tables, expand_inputs, read_all
+from predict.writers import OutputError, StreamWriter, check_output, output_format
 
-EXPLAIN_TOP = 8
+ROW_OPTIONS = ("text_column", "id_column", "max_chars", "max_file_bytes", "paragraphs", "explain")
 
 
 @dataclass
@@ -28,76 +32,30 @@ class BatchOptions:
     resume: bool = False
     text_column: str = "text"
     id_column: str = "id"
-    max_chars: int = 200_000
+    max_chars: int = MAX_CHARS
     chunk_size: int = 256
-    max_file_bytes: int = 20_000_000
+    max_file_bytes: int = MAX_FILE_BYTES
+    workers: int = 1
 
 
-@dataclass
-class Summary:
-    labeled: int = 0
-    counts: Counter = field(default_factory=Counter)
-    errors: list[tuple[str, str]] = field(default_factory=list)
-    not_arabic: int = 0
-    resumed_after: int = 0
-    seconds: float = 0.0
-    output: str = "-"
-
-    def add(self, rows: Iterable[dict[str, Any]]) -> None:
-        for r in rows:
-            if r["error"]:
-                self.errors.append((r["id"], r["error"]))
-            else:
-                self.labeled += 1
-                self.counts[r["label"]] += 1
-                self.not_arabic += bool(r.get("not_arabic"))
-
-    def render(self) -> str:
-        lines = [f"labeled {self.labeled} articles in {self.seconds:.2f}s"
-                 + (f" (resumed after {self.resumed_after} rows already written)" if self.resumed_after else "")
-                 + f"; output: {self.output}"]
-        lines.append("per label: " + (", ".join(f"{k}={v}" for k, v in sorted(self.counts.items())) or "none"))
-        if self.not_arabic:
-            lines.append(f"not Arabic (labeled other, flagged): {self.not_arabic}")
-        lines.append(f"could not label: {len(self.errors)}")
-        lines += [f"  {rid}: {err}" for rid, err in self.errors]
-        return "\n".join(lines)
+def check_options(opts: BatchOptions) -> None:
+    for name in ("chunk_size", "max_chars", "workers"):
+        if getattr(opts, name) < 1:
+            raise InputError(f"--{name.replace('_', '-')} {getattr(opts, name)}: must be at least 1")
 
 
-def make_row(rid: str, opts: BatchOptions, *, label: str | None = None, confidence: float | None = None,
-             scores: dict[str, float] | None = None, not_arabic: bool = False, error: str | None = None,
-             prediction: ArticlePrediction | None = None) -> dict[str, Any]:
-    """The one output-row shape: every row has the same keys, whatever happened to its input."""
-    if prediction is not None:
-        label, confidence, scores = prediction.label, prediction.confidence, prediction.scores
-    row = {"id": rid, "label": label, "confidence": confidence, "scores": scores, "not_arabic": not_arabic, "error": error}
-    if opts.paragraphs:
-        row["paragraphs"] = [asdict(x) for x in prediction.paragraphs] if prediction else None
-    if opts.explain:
-        row["explanation"] = (prediction.explanation or []) if prediction else None
-    return row
+def batch_header(paths: list[str], model: Any, opts: BatchOptions) -> dict[str, Any]:
+    """What decides the rows: the inputs' sizes and modification times, the row options and the model version."""
+    return {"journal": 2, "model": model.identity, "inputs": [_fingerprint(p) for p in paths],
+            "options": {k: getattr(opts, k) for k in ROW_OPTIONS}}
 
 
-def label_records(model: TopicModel, records: list[Record], opts: BatchOptions) -> list[dict[str, Any]]:
-    """One row per record, same order; unreadable, empty, oversized and non-Arabic texts included."""
-    rows: list[dict[str, Any] | None] = [None] * len(records)
-    to_score = []
-    for i, r in enumerate(records):
-        if r.error:
-            rows[i] = make_row(r.id, opts, error=r.error)
-        elif not r.text or not r.text.strip():
-            rows[i] = make_row(r.id, opts, error="empty text")
-        elif len(r.text) > opts.max_chars:
-            rows[i] = make_row(r.id, opts, error=f"text too long: {len(r.text)} characters > limit {opts.max_chars}")
-        elif not has_arabic(r.text):
-            rows[i] = make_row(r.id, opts, label=model.other_label, not_arabic=True)
-        else:
-            to_score.append(i)
-    preds = model.predict_articles([records[i].text for i in to_score], paragraphs=opts.paragraphs,
-                                   explain=EXPLAIN_TOP if opts.explain else 0)
-    for i, p in zip(to_score, preds):
-        rows[i] = make_row(records[i].id, opts, prediction=p)
-    return rows  # type: ignore[return-value]
+def _fingerprint(path: str) -> list[Any]:
+    try:
+        st = os.stat(path) if path != "-" else None
+    except OSError:
+        st = None
+    return [path, st.st_size if st else None, st.st_mtime_ns if st else None]
 
 
 def chunks(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
@@ -105,42 +63,62 @@ def chunks(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
         yield batch
 
 
-def _progress():
-    """A progress bar on stderr, only when a person is watching it."""
-    if not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
+def _open_writer(opts: BatchOptions, fmt: str, paths: list[str], model: Any):
+    if opts.output == "-":
+        return StreamWriter(fmt, model.classes)
+    from predict.journal import JournalWriter
 
-    return tqdm(unit="article", file=sys.stderr, leave=False)
+    return JournalWriter(Path(opts.output), fmt, model.classes, batch_header(paths, model, opts), opts.resume)
+
+
+def _labeled_chunks(model: Any, model_dir: str, records: Iterator[Record], opts: BatchOptions) -> Iterator[list[dict]]:
+    """Rows chunk by chunk, in order; a pool only when there is more than one chunk and more than one worker."""
+    parts = chunks(records, opts.chunk_size)
+    head = list(islice(parts, 2))
+    if opts.workers == 1 or len(head) < 2:
+        for part in chain(head, parts):
+            yield label_records(model, part, opts)
+        return
+    from predict.pool import label_in_pool
+
+    yield from label_in_pool(chain(head, parts), model_dir, opts, opts.workers)
 
 
 def run_batch(inputs: list[str], model_uri: str | None, opts: BatchOptions) -> Summary:
-    """Label every input article into ``opts.output``; model and tables are checked before any work."""
-    uri = model_uri or default_model_uri()
-    model = load_model(uri)
-    read_opts = ReadOptions(opts.text_column, opts.id_column, opts.max_file_bytes)
-    paths = expand_inputs(inputs)
-    check_tables(paths, read_opts)
+    """Label every input article into ``opts.output``; options, inputs, output and model are checked before any work."""
+    from predict.artifact import default_model_uri, load_model, resolve_model_dir
+    from predict.progress import progress_bar
+
+    check_options(opts)
     fmt = output_format(opts.output, opts.fmt)
-    if opts.output == "-":
-        writer: StreamWriter | JournalWriter = StreamWriter(fmt)
-    else:
-        header = {"inputs": paths, "model": uri, "paragraphs": opts.paragraphs, "explain": opts.explain}
-        writer = JournalWriter(Path(opts.output), fmt, header, opts.resume)
-    summary = Summary(resumed_after=writer.done, output=opts.output)
-    start = time.perf_counter()
-    records = read_all(paths, read_opts)
-    for _ in islice(records, writer.done):  # rows an interrupted run already wrote
-        pass
-    bar = _progress()
-    for batch in chunks(records, opts.chunk_size):
-        rows = label_records(model, batch, opts)
-        writer.write(rows)
-        summary.add(rows)
-        if bar:
-            bar.update(len(rows))
-    if bar:
-        bar.close()
-    writer.finish()
-    summary.seconds = time.perf_counter() - start
+    uri = model_uri or default_model_uri()
+    model_dir = str(resolve_model_dir(uri))
+    out = None if opts.output == "-" else Path(opts.output)
+    paths = expand_inputs(inputs)
+    if out:
+        paths = check_output(out, inputs, paths)
+    read_opts = ReadOptions(opts.text_column, opts.id_column, opts.max_file_bytes, opts.max_chars)
+    check_tables(paths, read_opts)
+    model = load_model(model_dir)
+    writer = _open_writer(opts, fmt, paths, model)
+    try:
+        summary = Summary(output=opts.output, model_uri=uri, model_identity=model.identity, resumed_after=writer.done)
+        summary.add(writer.earlier())
+        start = time.perf_counter()
+        records = islice(read_all(paths, read_opts), writer.done, None)  # skip rows an interrupted run wrote
+        bar = progress_bar(paths, initial=writer.done)
+        for rows in _labeled_chunks(model, model_dir, records, opts):
+            writer.write(rows)
+            summary.add(rows)
+            if bar is not None:
+                bar.update(len(rows))
+        if bar is not None:
+            bar.close()
+        summary.seconds = time.perf_counter() - start
+        writer.finish(summary.meta(paths, {k: getattr(opts, k) for k in ROW_OPTIONS}))
+    finally:
+        writer.close()
     return summary
+
+
+__all__ = ["BatchOptions", "Summary", "label_records", "make_row", "run_batch", "InputError", "OutputError"]

@@ -24,6 +24,13 @@ _CHAR_MAP = str.maketrans(
     }
 )
 _SPACES = re.compile(r"\s+")
+# Unicode category Cf (format characters: ZWNJ, ZWJ, LRM/RLM, bidi controls, BOM, soft hyphen...):
+# invisible, yet they split words into different n-grams. Listed for Unicode 14-15; a test checks the list.
+_INVISIBLE = re.compile(
+    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
+)
 _ARABIC_LETTER = re.compile("[\u0621-\u064a]")
 
 MIN_PARAGRAPH_WORDS = 5
@@ -47,12 +54,23 @@ def normalize_arabic(text: str) -> str:
 
     Removes diacritics and tatweel, unifies alef/yaa/taa-marbuta/hamza-seat
     variants, maps Arabic-Indic digits to ASCII and Arabic punctuation to its
-    Latin counterpart, lower-cases Latin letters and collapses whitespace.
+    Latin counterpart, drops invisible format characters (ZWNJ, ZWJ, bidi
+    marks, BOM), lower-cases Latin letters and collapses whitespace.
     """
-    text = unicodedata.normalize("NFKC", text)
+    text = strip_invisible(unicodedata.normalize("NFKC", text))
     text = _DIACRITICS.sub("", text).replace(_TATWEEL, "")
     text = text.translate(_CHAR_MAP).lower()
     return _SPACES.sub(" ", text).strip()
+
+
+def strip_invisible(text: str) -> str:
+    """``text`` without invisible format characters (Unicode category Cf)."""
+    return _INVISIBLE.sub("", text)
+
+
+def is_blank(text: str | None) -> bool:
+    """True for a text with nothing visible: empty, whitespace or format characters only."""
+    return not text or not strip_invisible(text).strip()
 
 
 def has_arabic(text: str, min_share: float = 0.3) -> bool:

@@ -1,21 +1,19 @@
-"""Output rows -> JSONL, CSV or Parquet, written atomically and resumable.
+"""Output rows -> JSONL, CSV or Parquet: formats, the flat table shape, stdout, and output checks.
 
-Rows are appended to a journal (``OUTPUT.partial``, JSONL, flushed per chunk);
-only when the batch ends is the final file written beside it and moved into
-place, so a crash never leaves a half-written output. ``--resume`` counts the
-journal's complete rows and continues after them.
+File outputs go through the journal in `predict.journal`; stdout is streamed.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator
 
 FORMATS = ("jsonl", "csv", "parquet")
+SIDE_FILES = (".partial", ".tmp", ".lock", ".meta.json")  # what a batch writes next to its output
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class OutputError(ValueError):
@@ -23,113 +21,123 @@ class OutputError(ValueError):
 
 
 def output_format(output: str, fmt: str | None) -> str:
+    """The output's format: --format, else its extension; an unknown extension (or a folder) is refused."""
+    if output != "-" and Path(output).is_dir():
+        raise OutputError(f"{output}: is a folder; give a file name such as {Path(output) / 'labels.jsonl'}")
     if fmt:
         if fmt not in FORMATS:
             raise OutputError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
         return fmt
+    if output == "-":
+        return "jsonl"
     suffix = Path(output).suffix.lower().lstrip(".")
-    return suffix if suffix in FORMATS else "jsonl"
+    if suffix not in FORMATS:
+        raise OutputError(f"{output}: unknown output type {('.' + suffix) if suffix else '(no extension)'}; "
+                          "name it .jsonl, .csv or .parquet, or give --format")
+    return suffix
 
 
-def flat_row(row: dict[str, Any]) -> dict[str, Any]:
-    """CSV/Parquet shape: one column per score, nested parts as JSON text."""
+def side_files(output: Path) -> list[Path]:
+    return [output.with_name(output.name + s) for s in SIDE_FILES]
+
+
+def check_output(output: Path, given: list[str], paths: list[str]) -> list[str]:
+    """Refuse, before any work, an output that is a folder or would overwrite an input; return the inputs to read.
+
+    ``given`` are the inputs as typed, ``paths`` what they expand to. A previous output
+    of this batch found in an input folder (it has a ``.meta.json`` or a journal) is
+    not read back as input; any other file at the output's path is an input and is kept safe.
+    """
+    parent = next((p for p in output.absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise OutputError(f"{output}: cannot write: {parent} is a file, not a folder")
+    target = output.resolve()
+    explicit = {Path(g).resolve() for g in given if g != "-"}
+    ours = any(f.exists() for f in side_files(output) if f.name.endswith((".meta.json", ".partial")))
+    keep = []
+    for p in paths:
+        if p != "-" and Path(p).resolve() == target:
+            if Path(p).resolve() in explicit or not ours:
+                raise OutputError(f"{output}: would overwrite the input {p}; choose another --output")
+            continue  # the previous output of this batch, inside an input folder
+        keep.append(p)
+    return keep
+
+
+def flat_row(row: dict[str, Any], classes: list[str]) -> dict[str, Any]:
+    """CSV/Parquet shape: one column per class score (empty on error rows), nested parts as JSON text."""
     out = {k: v for k, v in row.items() if k not in ("scores", "paragraphs", "explanation")}
-    for c, s in (row.get("scores") or {}).items():
-        out[f"score.{c}"] = s
+    scores = row.get("scores") or {}
+    for c in classes:
+        out[f"score.{c}"] = scores.get(c)
     for key in ("paragraphs", "explanation"):
         if key in row:
             out[key] = json.dumps(row[key], ensure_ascii=False)
     return out
 
 
-def write_table(rows: Callable[[], Iterator[dict[str, Any]]], path: Path, fmt: str) -> None:
+def csv_safe(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula gets a leading apostrophe."""
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+
+
+def csv_row(row: dict[str, Any], classes: list[str]) -> dict[str, Any]:
+    return {k: csv_safe(v) for k, v in flat_row(row, classes).items()}
+
+
+def jsonl_line(row: dict[str, Any]) -> str:
+    return json.dumps(row, ensure_ascii=False) + "\n"
+
+
+def write_table(rows: Callable[[], Iterator[dict[str, Any]]], path: Path, fmt: str, classes: list[str]) -> None:
     """Write rows (a callable giving a fresh iterator) as ``fmt``; JSONL and CSV stream."""
     if fmt == "jsonl":
         with open(path, "w", encoding="utf-8") as f:
             for r in rows():
-                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+                f.write(jsonl_line(r))
     elif fmt == "csv":
-        columns = list(dict.fromkeys(k for r in rows() for k in flat_row(r)))  # first pass: the columns
         with open(path, "w", encoding="utf-8", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=columns)
-            w.writeheader()
-            w.writerows(flat_row(r) for r in rows())
+            w: csv.DictWriter | None = None
+            for r in rows():
+                flat = csv_row(r, classes)
+                if w is None:
+                    w = csv.DictWriter(f, fieldnames=list(flat))
+                    w.writeheader()
+                w.writerow(flat)
     else:  # Parquet needs the whole column set and types: built in memory
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        pq.write_table(pa.Table.from_pylist([flat_row(r) for r in rows()]), path)
+        pq.write_table(pa.Table.from_pylist([flat_row(r, classes) for r in rows()]), path)
 
 
 class StreamWriter:
     """Writes rows straight to stdout (JSONL or CSV); no journal, no resume."""
 
-    def __init__(self, fmt: str, stream: IO[str] | None = None):
+    def __init__(self, fmt: str, classes: list[str], stream: IO[str] | None = None):
         if fmt == "parquet":
             raise OutputError("parquet cannot be written to stdout; give --output FILE.parquet")
-        self.fmt, self.stream, self.done = fmt, stream or sys.stdout, 0
+        self.fmt, self.classes, self.stream, self.done = fmt, classes, stream or sys.stdout, 0
         self._csv: csv.DictWriter | None = None
 
     def write(self, rows: Iterable[dict[str, Any]]) -> None:
         for r in rows:
             if self.fmt == "jsonl":
-                self.stream.write(json.dumps(r, ensure_ascii=False) + "\n")
+                self.stream.write(jsonl_line(r))
             else:
-                flat = flat_row(r)
+                flat = csv_row(r, self.classes)
                 if self._csv is None:
-                    self._csv = csv.DictWriter(self.stream, fieldnames=list(flat), extrasaction="ignore")
+                    self._csv = csv.DictWriter(self.stream, fieldnames=list(flat))
                     self._csv.writeheader()
                 self._csv.writerow(flat)
             self.done += 1
         self.stream.flush()
 
-    def finish(self) -> None:
+    def earlier(self) -> Iterator[dict[str, Any]]:
+        return iter(())
+
+    def finish(self, meta: dict[str, Any]) -> None:
         self.stream.flush()
 
-
-class JournalWriter:
-    """Atomic, resumable file output through a JSONL journal."""
-
-    def __init__(self, output: Path, fmt: str, header: dict[str, Any], resume: bool):
-        self.output, self.fmt = output, fmt
-        self.journal = output.with_name(output.name + ".partial")
-        self.done = 0
-        if resume and self.journal.exists():
-            self.done = self._reopen(header)
-        else:
-            output.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.journal, "w", encoding="utf-8") as f:
-                f.write(json.dumps({"_mihwar_batch": header}, ensure_ascii=False) + "\n")
-
-    def _reopen(self, header: dict[str, Any]) -> int:
-        """Keep the complete rows of an interrupted run; drop a torn last line."""
-        with open(self.journal, "rb") as f:
-            lines = f.read().split(b"\n")
-        complete = lines[:-1]  # whatever follows the last newline was cut mid-write
-        first = json.loads(complete[0]) if complete else {}
-        if first.get("_mihwar_batch") != header:
-            raise OutputError(f"{self.journal}: belongs to a different batch (inputs or model differ); delete it or drop --resume")
-        with open(self.journal, "wb") as f:
-            f.write(b"\n".join(complete) + b"\n")
-        return len(complete) - 1
-
-    def write(self, rows: Iterable[dict[str, Any]]) -> None:
-        with open(self.journal, "a", encoding="utf-8") as f:
-            for r in rows:
-                f.write(json.dumps(r, ensure_ascii=False) + "\n")
-                self.done += 1
-            f.flush()
-            os.fsync(f.fileno())
-
-    def _rows(self) -> Iterator[dict[str, Any]]:
-        with open(self.journal, encoding="utf-8") as f:
-            next(f)  # the batch header
-            for line in f:
-                yield json.loads(line)
-
-    def finish(self) -> None:
-        """Write the final file next to the output, then move it into place."""
-        tmp = self.output.with_name(self.output.name + ".tmp")
-        write_table(self._rows, tmp, self.fmt)
-        os.replace(tmp, self.output)
-        self.journal.unlink()
+    def close(self) -> None:
+        pass

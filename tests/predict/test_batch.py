@@ -14,10 +14,15 @@ SANCTIONS = "أعلنت وزارة الخزانة الأمريكية فرض عق
 DRUGS = "ضبطت السلطات الأردنية شحنة كبيرة من حبوب الكبتاغون المهربة من سوريا عبر الحدود."
 
 
-def run_predict(tmp_path, model, *inputs, extra=(), stdin=None):
+def run_predict(tmp_path, model, *inputs, extra=(), stdin=None, code=None):
+    """Rows and stderr of a real `mihwar predict`; exit 0, or 3 when some rows are errors (or ``code``)."""
     out = tmp_path / "out.jsonl"
-    proc = mihwar("predict", *map(str, inputs), "--model", str(model), "--output", str(out), *extra, input=stdin)
-    return [json.loads(l) for l in out.read_text(encoding="utf-8").splitlines()], proc.stderr
+    proc = mihwar("predict", *map(str, inputs), "--model", str(model), "--output", str(out), *extra, input=stdin, check=False)
+    rows = [json.loads(l) for l in out.read_text(encoding="utf-8").splitlines()]
+    expected = code if code is not None else (3 if any(r["error"] for r in rows) else 0)
+    assert proc.returncode == expected, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return rows, proc.stderr
 
 
 def test_every_text_encoding(tmp_path, trained_model_dir):
@@ -52,7 +57,8 @@ def test_bad_inputs_each_get_their_row_and_the_batch_goes_on(tmp_path, trained_m
     assert by["4_latin1.txt"]["error"] == "not UTF-8, UTF-16 with BOM, or Windows-1256 Arabic text"
     assert by["5_english.txt"] == {"id": str(d / "5_english.txt"), "label": "other", "confidence": None, "scores": None,
                                    "not_arabic": True, "error": None}
-    assert by["6_big.txt"]["error"] == f"text too long: {len(SANCTIONS * 50)} characters > limit 2000"
+    big = (d / "6_big.txt").stat().st_size  # rejected from its size, before decoding
+    assert by["6_big.txt"]["error"] == f"text too long: {big} bytes hold more than the limit of 2000 characters"
     assert by["7_ok.txt"]["label"] == "drugs"
     assert "could not label: 5" in stderr and "3_binary.txt: binary data, not text" in stderr
 
@@ -113,7 +119,7 @@ def test_csv_and_parquet_outputs(tmp_path, trained_model_dir, fmt):
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps({"id": "x", "text": SANCTIONS}, ensure_ascii=False) + "\n{oops\n", encoding="utf-8")
     out = tmp_path / f"out.{fmt}"
-    mihwar("predict", str(src), "--model", str(trained_model_dir), "--output", str(out), "--paragraphs")
+    mihwar("predict", str(src), "--model", str(trained_model_dir), "--output", str(out), "--paragraphs", check=False)
     df = pd.read_csv(out) if fmt == "csv" else pd.read_parquet(out)
     assert list(df["id"]) == ["x", f"{src}:2"]
     assert df.loc[0, "label"] == "sanctions" and "score.sanctions" in df.columns
@@ -127,7 +133,7 @@ def test_stdout_output_and_paragraph_and_explain_fields(tmp_path, trained_model_
     [row] = [json.loads(l) for l in proc.stdout.splitlines()]
     assert [p["label"] for p in row["paragraphs"]] == ["drugs", "sanctions"]
     assert row["explanation"] and {"feature", "weight"} <= set(row["explanation"][0])
-    assert "labeled 1 articles" in proc.stderr
+    assert "labeled 1 of 1 articles" in proc.stderr and "model: " in proc.stderr
 
 
 def test_resume_continues_without_relabeling_or_duplicating(tmp_path, trained_model_dir):
@@ -155,7 +161,7 @@ def test_resume_continues_without_relabeling_or_duplicating(tmp_path, trained_mo
     with open(journal, "a", encoding="utf-8") as f:
         f.write('{"id": "r20", "lab')  # a row torn by the crash
     summary = run_batch([str(src)], str(trained_model_dir), BatchOptions(output=str(out), chunk_size=10, resume=True))
-    assert summary.resumed_after == 20 and summary.labeled == 30
+    assert summary.resumed_after == 20 and summary.labeled == 50  # the summary counts the whole output
     rows = [json.loads(l) for l in out.read_text(encoding="utf-8").splitlines()]
     assert [r["id"] for r in rows] == [f"r{i}" for i in range(50)]
     assert not journal.exists()

@@ -1,0 +1,155 @@
+"""Table inputs (JSONL, CSV, Parquet, JSONL on stdin) -> one `Record` per row, in order.
+
+A row that cannot be read (broken JSON, undecodable bytes, an unterminated
+CSV quote, a corrupt Parquet batch) becomes an error record where it is; the
+rows around it are still read.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Iterable, Iterator
+
+from predict.decoding import DecodeError, find_invalid, safe_text, text_lines
+
+
+@dataclass
+class Record:
+    id: str
+    text: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class ReadOptions:
+    text_column: str = "text"
+    id_column: str = "id"
+    max_file_bytes: int = 20_000_000
+    max_chars: int | None = None
+
+
+def table_record(raw_id: object, text: object, where: str, opts: ReadOptions) -> Record:
+    """A row's record: its id (or its place), and its text or why it has none."""
+    rid = where if raw_id is None or raw_id == "" else str(raw_id)
+    if find_invalid(rid) is not None:
+        return Record(safe_text(rid), error=f"id holds invalid Unicode (a lone surrogate) ({where})")
+    if text is None or (isinstance(text, float) and text != text):
+        return Record(rid, error=f"no {opts.text_column!r} value ({where})")
+    if not isinstance(text, str):
+        return Record(rid, error=f"{opts.text_column!r} is {type(text).__name__}, not text ({where})")
+    bad = find_invalid(text)
+    if bad is not None:
+        return Record(rid, error=f"{opts.text_column!r} holds invalid Unicode at character {bad} ({where})")
+    return Record(rid, text)
+
+
+def _json_error(exc: json.JSONDecodeError) -> str:
+    msg = exc.msg if exc.msg.endswith(" at") else exc.msg + " at"  # "starting at" must not become "at at"
+    return f"broken JSON line: {msg} column {exc.colno}"
+
+
+def jsonl_records(lines: Iterable[str], name: str, opts: ReadOptions) -> Iterator[Record]:
+    """One record per non-blank JSON line; a line that cannot be parsed is an error record."""
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{name}:{n}"
+        if find_invalid(line) is not None:
+            yield Record(where, error=f"undecodable bytes in line {n} (not valid in the file's encoding)")
+            continue
+        try:
+            row = json.loads(line.rstrip("\r\n"))
+        except json.JSONDecodeError as exc:
+            yield Record(where, error=_json_error(exc))
+            continue
+        except (ValueError, RecursionError) as exc:  # 5,000-digit numbers, 100,000-deep nesting
+            yield Record(where, error=f"JSON line cannot be read: {str(exc) or type(exc).__name__}")
+            continue
+        if not isinstance(row, dict):
+            yield Record(where, error="JSON line is not an object")
+            continue
+        yield table_record(row.get(opts.id_column), row.get(opts.text_column), where, opts)
+
+
+def read_jsonl_stream(stream: BinaryIO, name: str, opts: ReadOptions) -> Iterator[Record]:
+    """JSONL from a binary stream (a file or stdin), decoded like every file."""
+    try:
+        _, lines = text_lines(stream)
+    except DecodeError as exc:
+        yield Record(name, error=str(exc))
+        return
+    yield from jsonl_records(lines, name, opts)
+
+
+def read_jsonl(path: Path, opts: ReadOptions) -> Iterator[Record]:
+    with open(path, "rb") as f:
+        yield from read_jsonl_stream(f, str(path), opts)
+
+
+def read_stdin(opts: ReadOptions) -> Iterator[Record]:
+    yield from read_jsonl_stream(sys.stdin.buffer, "stdin", opts)
+
+
+def read_csv(path: Path, opts: ReadOptions) -> Iterator[Record]:
+    """CSV rows in order; a malformed row (an unterminated quote) is reported and reading resumes on its next line."""
+    csv.field_size_limit(sys.maxsize)
+    start = 2  # physical line of the first data row
+    while start:
+        start = yield from _csv_from(path, start, opts)
+
+
+def _csv_from(path: Path, start: int, opts: ReadOptions) -> Iterator[Record]:
+    """Rows from physical line ``start``; returns the line to restart at after a malformed row, or 0 at the end."""
+    with open(path, "rb") as f:
+        try:
+            _, lines = text_lines(f)
+        except DecodeError as exc:
+            yield Record(str(path), error=str(exc))
+            return 0
+        columns = next(csv.reader([next(lines, "")]), [])
+        for _ in range(start - 2):
+            next(lines, None)
+        reader = csv.reader(lines, strict=True)
+        while True:
+            first = start + reader.line_num  # the physical line this row starts on
+            try:
+                values = next(reader)
+            except StopIteration:
+                return 0
+            except csv.Error as exc:
+                yield Record(f"{path}:{first}", error=f"malformed CSV row at line {first}: {exc} "
+                                                     "(an unterminated quote?); reading goes on at the next line")
+                return first + 1
+            if values:
+                yield _csv_row(columns, values, f"{path}:{first}", opts)
+
+
+def _csv_row(columns: list[str], values: list[str], where: str, opts: ReadOptions) -> Record:
+    row = dict(zip(columns, values))
+    bad = next((v for v in values if find_invalid(v) is not None), None)
+    if bad is not None:
+        return Record(where, error=f"undecodable bytes in this row (not valid in the file's encoding) ({where})")
+    return table_record(row.get(opts.id_column), row.get(opts.text_column) or None, where, opts)
+
+
+def read_parquet(path: Path, opts: ReadOptions) -> Iterator[Record]:
+    """Parquet rows in order; a file or batch that cannot be read is an error record."""
+    import pyarrow.parquet as pq
+
+    n = 0
+    try:
+        pf = pq.ParquetFile(path)
+        columns = [c for c in (opts.text_column, opts.id_column) if c in pf.schema_arrow.names]
+        for batch in pf.iter_batches(batch_size=1024, columns=columns):
+            data = batch.to_pydict()
+            for i in range(batch.num_rows):
+                n += 1
+                raw_id = data[opts.id_column][i] if opts.id_column in data else None
+                yield table_record(raw_id, data[opts.text_column][i], f"{path}:{n}", opts)
+    except Exception as exc:  # pyarrow raises many types for a damaged file
+        yield Record(f"{path}:{n + 1}" if n else str(path),
+                     error=f"cannot read Parquet{f' after row {n}' if n else ''}: {exc}".splitlines()[0])

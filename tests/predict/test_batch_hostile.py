@@ -1,0 +1,243 @@
+"""Hostile inputs through the real `mihwar predict` (issue 12 items 1-3 and 7, issue 9 item 9).
+
+Each test asserts the batch invariant: one output row per input article, in
+order, every failure an ``error`` row with a clear message, no traceback.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import unicodedata
+
+import pandas as pd
+
+from tests.conftest import mihwar
+
+SANCTIONS = "أعلنت وزارة الخزانة الأمريكية فرض عقوبات جديدة بموجب قانون قيصر على رجال أعمال مرتبطين بالنظام السوري."
+DRUGS = "ضبطت السلطات الأردنية شحنة كبيرة من حبوب الكبتاغون المهربة من سوريا عبر الحدود."
+DIPLOMACY = "التقى المبعوث الأمريكي الخاص إلى سوريا بوزراء خارجية الدول العربية لبحث تطبيق قرار مجلس الأمن 2254."
+
+
+def line(**row) -> bytes:
+    return (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8", errors="surrogatepass")
+
+
+def predict(model, *args, stdin: bytes | None = None, code: int | None = None):
+    """A real `mihwar predict` process; its exit status and stderr, no traceback allowed."""
+    proc = subprocess.run([sys.executable, "-m", "mihwar.cli", "predict", *map(str, args), "--model", str(model)],
+                          input=stdin, capture_output=True, timeout=300)
+    stderr = proc.stderr.decode("utf-8", errors="replace")
+    assert "Traceback" not in stderr, stderr
+    if code is not None:
+        assert proc.returncode == code, stderr
+    return proc, stderr
+
+
+def read_rows(path):
+    return [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_one_bad_row_never_stops_the_batch_and_no_row_is_lost(tmp_path, trained_model_dir):
+    """Issue 12 items 1 and 3: each of these crashed the batch or swallowed rows."""
+    jsonl = tmp_path / "a.jsonl"
+    filler = b"".join(line(id=f"f{i}", text=DRUGS) for i in range(500))  # pushes the bad byte past 64 KB
+    assert len(filler) > 65536
+    jsonl.write_bytes(
+        line(id="j1", text=SANCTIONS)
+        + b'{"id": "x\\ud800", "text": "' + SANCTIONS.encode() + b'"}\n'  # lone surrogate in an id
+        + b'{"id": "j3", "text": "' + SANCTIONS.encode() + b'\\ud800"}\n'  # lone surrogate in text, with --paragraphs
+        + b"[" * 100_000 + b"]" * 100_000 + b"\n"  # nested 100,000 deep
+        + b'{"id": "j5", "text": ' + b"7" * 5000 + b"}\n"  # a number of 5,000 digits
+        + b'{"id": "j6", "text": "a\x00b"}\n'  # one NUL byte in one line
+        + b'{"id": "j7", "text": "unterminated\n'
+        + filler
+        + b'{"id": "j9", "text": "\xff' + SANCTIONS.encode() + b'"}\n'  # undecodable byte after 64 KB
+        + line(id="j10", text=DIPLOMACY)
+    )
+    csv_path = tmp_path / "b.csv"
+    csv_path.write_text(f'id,text\nc1,"{SANCTIONS}\nc2,{DRUGS}\nc3,{SANCTIONS}\n', encoding="utf-8")  # unterminated quote
+    corrupt = tmp_path / "c.parquet"
+    corrupt.write_bytes(b"PAR1" + os.urandom(300) + b"PAR1")
+    stdin = line(id="s1", text=DRUGS) + b'{"id": "s\xff2", "text": "' + DRUGS.encode() + b'"}\n'
+    out = tmp_path / "out.jsonl"
+    _, stderr = predict(trained_model_dir, jsonl, csv_path, corrupt, "-", "--output", out, "--paragraphs",
+                        "--chunk-size", "64", stdin=stdin, code=3)
+    rows = read_rows(out)
+    ids = [r["id"] for r in rows]
+    expected = (["j1", "x\ufffd", "j3"] + [f"{jsonl}:{n}" for n in (4, 5, 6, 7)] + [f"f{i}" for i in range(500)]
+                + [f"{jsonl}:508", "j10", f"{csv_path}:2", "c2", "c3", str(corrupt), "s1", "stdin:2"])
+    assert ids == expected
+    by = dict(zip(ids, rows))
+    assert by["j1"]["label"] == "sanctions" and by["j10"]["error"] is None and by["f499"]["label"] == "drugs"
+    assert "invalid Unicode" in by["x\ufffd"]["error"] and "invalid Unicode" in by["j3"]["error"]
+    assert "JSON line cannot be read" in by[f"{jsonl}:4"]["error"] and "JSON line cannot be read" in by[f"{jsonl}:5"]["error"]
+    assert by[f"{jsonl}:6"]["error"].startswith("broken JSON line: Invalid control character")
+    assert by[f"{jsonl}:7"]["error"] == "broken JSON line: Unterminated string starting at column 22"  # not "at at"
+    assert by[f"{jsonl}:508"]["error"].startswith("undecodable bytes in line 508")
+    assert "unterminated quote" in by[f"{csv_path}:2"]["error"] and by["c2"]["label"] == "drugs" and by["c3"]["label"] == "sanctions"
+    assert by[str(corrupt)]["error"].startswith("cannot read Parquet")
+    assert by["s1"]["label"] == "drugs" and by["stdin:2"]["error"].startswith("undecodable bytes in line 2")
+    assert f"could not label: {sum(r['error'] is not None for r in rows)}" in stderr
+
+
+def test_no_silent_mojibake_and_stdin_decoded_like_files(tmp_path, trained_model_dir):
+    """Issue 12 item 2: broken UTF-8 is reported, never re-read as Windows-1256; cp1256 stdin is decoded."""
+    d = tmp_path / "in"
+    d.mkdir()
+    at = len(DIPLOMACY[:20].encode())
+    (d / "a_stray_byte.txt").write_bytes(DIPLOMACY[:20].encode() + b"\xff" + DIPLOMACY[20:].encode())
+    (d / "b_cp1256.txt").write_bytes(DIPLOMACY.encode("cp1256"))
+    (d / "c_utf16_no_bom.txt").write_bytes(DIPLOMACY.encode("utf-16-le"))
+    (d / "d_invisible_only.txt").write_text("\u200c\u200d\u200e\u200f\ufeff \u200c", encoding="utf-8")
+    (d / "e_utf8.txt").write_text(DIPLOMACY, encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    predict(trained_model_dir, d, "--output", out, code=3)
+    a, b, c, e, utf8 = read_rows(out)
+    assert a["error"] == f"invalid UTF-8 at byte {at} (a broken byte in the text; not re-read as another encoding)"
+    assert b["error"] is None and b["scores"] == utf8["scores"]
+    assert c["error"] == "UTF-16 without a byte-order mark; save it as UTF-8 (or UTF-16 with BOM)"
+    assert e["error"] == "empty text"
+    proc, _ = predict(trained_model_dir, "-", stdin=line(id="cp", text=SANCTIONS).decode().encode("cp1256"), code=0)
+    [row] = [json.loads(l) for l in proc.stdout.decode().splitlines()]
+    assert row["label"] == "sanctions" and row["not_arabic"] is False
+
+
+def test_invisible_format_characters_are_stripped_in_normalization():
+    """Issue 12 item 7: ZWNJ inside words must not change features; every Cf character is covered."""
+    from predict.text import is_blank, normalize_arabic
+
+    zwnj = "\u200c".join(SANCTIONS[i : i + 3] for i in range(0, len(SANCTIONS), 3))
+    assert normalize_arabic(zwnj) == normalize_arabic(SANCTIONS)
+    assert normalize_arabic("\u200fقيصر\u200e\ufeff") == "قيصر"
+    cf = "".join(chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf")
+    assert is_blank(cf) and normalize_arabic(cf + "ا") == "ا"
+
+
+def test_edges_are_one_clear_line(tmp_path, trained_model_dir):
+    """Issue 12 item 7: chunk size, output under a file, a full disk, a fifo, a huge page."""
+    src = tmp_path / "a.jsonl"
+    src.write_bytes(b"".join(line(id=f"r{i}", text=SANCTIONS * 20) for i in range(200)))
+    for size in ("0", "-1"):
+        _, err = predict(trained_model_dir, src, "--output", tmp_path / "o.jsonl", "--chunk-size", size, code=2)
+        assert "--chunk-size" in err
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    _, err = predict(trained_model_dir, src, "--output", blocker / "o.jsonl", code=2)
+    assert err.strip() == f"error: {blocker / 'o.jsonl'}: cannot write: {blocker} is a file, not a folder"
+    full = subprocess.run(  # a write limit makes every write past 64 KB fail, as a full disk would
+        ["bash", "-c", f"ulimit -f 64; exec {sys.executable} -m mihwar.cli predict {src} --model {trained_model_dir} "
+                       f"--output {tmp_path / 'full.jsonl'} --paragraphs"], capture_output=True, text=True, timeout=300)
+    assert full.returncode == 2 and "Traceback" not in full.stderr
+    assert full.stderr.strip() == f"error: {tmp_path / 'full.jsonl.partial'}: cannot write: File too large"
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)
+    _, err = predict(trained_model_dir, fifo, "--output", tmp_path / "o.jsonl", code=2)
+    assert "not a regular file or folder (a named pipe" in err
+    page = tmp_path / "huge.html"
+    page.write_text("<html><body>" + f"<p>{SANCTIONS}</p>" * 20_000 + "</body></html>", encoding="utf-8")
+    _, err = predict(trained_model_dir, page, "--output", tmp_path / "h.jsonl", code=4)
+    [row] = read_rows(tmp_path / "h.jsonl")
+    assert row["error"].startswith("text too long: the page shows about")  # known before extraction
+
+
+def test_file_deleted_between_listing_and_reading(tmp_path, trained_model_dir):
+    """Issue 12 item 7: listed at start (stdin keeps the batch waiting), gone when its turn comes."""
+    doomed = tmp_path / "doomed.txt"
+    doomed.write_text(SANCTIONS, encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "mihwar.cli", "predict", "-", str(doomed), "--model",
+                             str(trained_model_dir), "--output", str(out), "--chunk-size", "1"],
+                            stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdin.write(line(id="s1", text=DRUGS))
+    proc.stdin.flush()
+    _wait_for(lambda: out.with_name("out.jsonl.lock").exists())
+    doomed.unlink()
+    proc.stdin.close()
+    assert proc.wait(timeout=120) == 3
+    assert "Traceback" not in proc.stderr.read().decode()
+    s1, gone = read_rows(out)
+    assert s1["label"] == "drugs" and gone == {**gone, "id": str(doomed), "error": "cannot read: No such file or directory"}
+
+
+def _wait_for(condition, timeout=60.0):
+    import time
+
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_csv_and_parquet_outputs_keep_score_columns_and_neutralize_formulas(tmp_path, trained_model_dir):
+    """Issue 9 item 9 (score columns when the first row is an error) and issue 12 item 7 (formula injection)."""
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b"{oops\n" + line(id="=HYPERLINK(\"http://x\")", text=SANCTIONS) + line(id="+1", text=DRUGS)
+                    + line(id="@SUM(A1)", text=DRUGS) + line(id="-2", text=DRUGS))
+    for fmt in ("csv", "parquet"):
+        predict(trained_model_dir, src, "--output", tmp_path / f"o.{fmt}", code=3)
+    df = pd.read_parquet(tmp_path / "o.parquet")
+    assert {f"score.{c}" for c in ("drugs", "sanctions", "other")} <= set(df.columns)
+    assert df["score.sanctions"].isna().tolist() == [True, False, False, False, False]
+    proc, _ = predict(trained_model_dir, src, "--output", "-", "--format", "csv", code=3)
+    for text in (proc.stdout.decode(), (tmp_path / "o.csv").read_text(encoding="utf-8")):
+        header, *lines = text.splitlines()
+        assert "score.sanctions" in header.split(",")
+        assert [l.split(",")[0] for l in lines][1:] == ['"\'=HYPERLINK(""http://x"")"', "'+1", "'@SUM(A1)", "'-2"]
+
+
+def test_unknown_output_extension_and_jsonl_without_text_column_fail_before_work(tmp_path, trained_model_dir):
+    """Issue 9 items 6 and 9."""
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(line(id="a", body=SANCTIONS))
+    _, err = predict(trained_model_dir, src, "-o", tmp_path / "a.xlsx", code=2)
+    assert "unknown output type .xlsx" in err
+    _, err = predict(trained_model_dir, src, "-o", tmp_path / "a.jsonl", code=2)
+    assert f"{src}: no 'text' column (columns: ['id', 'body'])" in err
+    assert list(tmp_path.iterdir()) == [src]
+    predict(trained_model_dir, src, "-o", tmp_path / "a.jsonl", "--text-column", "body", code=0)
+
+
+def test_exit_codes_and_capped_error_list(tmp_path, trained_model_dir):
+    """Issue 9 item 6: 0 all labeled, 3 some not, 4 none; stderr lists 20 errors and counts the rest."""
+    ok = tmp_path / "ok.jsonl"
+    ok.write_bytes(line(id="a", text=SANCTIONS))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b"{oops\n" * 25)
+    predict(trained_model_dir, ok, "-o", tmp_path / "1.jsonl", code=0)
+    _, err = predict(trained_model_dir, bad, "-o", tmp_path / "2.jsonl", code=4)
+    _, err = predict(trained_model_dir, ok, bad, "-o", tmp_path / "3.jsonl", code=3)
+    assert "could not label: 25" in err and err.count("broken JSON line") == 20
+    assert f'... and 5 more: every row with an "error" in {tmp_path / "3.jsonl"}' in err
+
+
+def test_label_records_survives_a_model_failure_on_one_text(trained_model_dir):
+    """Issue 12 item 1: whatever the model raises on one text costs that row only (batch and server alike)."""
+    from predict.artifact import load_model
+    from predict.batch import BatchOptions, label_records
+    from predict.readers import Record
+
+    model = load_model(str(trained_model_dir))
+    real = model.predict_articles
+
+    def fragile(texts, **kw):
+        if any("boom" in t for t in texts):
+            raise MemoryError("boom")
+        return real(texts, **kw)
+
+    model.predict_articles = fragile
+    rows = label_records(model, [Record("a", SANCTIONS), Record("b", SANCTIONS + " boom"), Record("c", DRUGS)], BatchOptions())
+    assert [r["label"] for r in rows] == ["sanctions", None, "drugs"]
+    assert rows[1]["error"] == "the model could not label it: MemoryError: boom"
+
+
+def test_max_chars_default_is_shared_with_the_server():
+    """Issue 9 item 9: one --max-chars default (predict.limits.MAX_CHARS) for the CLI and BatchOptions."""
+    from predict.batch import BatchOptions
+    from predict.limits import MAX_CHARS
+
+    assert MAX_CHARS == 100_000 and BatchOptions().max_chars == MAX_CHARS
+    help_text = mihwar("predict", "--help", env={**os.environ, "COLUMNS": "200"}).stdout
+    assert "100000" in help_text
+    flags = [l for l in help_text.splitlines() if any(f in l for f in ("--paragraphs", "--explain", "--resume"))]
+    assert len(flags) == 3 and not any("<bool>" in l for l in flags)  # real flags, no value expected

@@ -1,0 +1,171 @@
+"""Whole `mihwar predict` runs as a person and a scheduler see them: a terminal, two runs on one
+output, an interrupted run resumed, the model named, several workers (issue 12 items 4-6,
+issue 9 items 1 and 4, issue 13 item 3)."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+SANCTIONS = "أعلنت وزارة الخزانة الأمريكية فرض عقوبات جديدة بموجب قانون قيصر على رجال أعمال مرتبطين بالنظام السوري."
+DRUGS = "ضبطت السلطات الأردنية شحنة كبيرة من حبوب الكبتاغون المهربة من سوريا عبر الحدود."
+CLI = [sys.executable, "-m", "mihwar.cli", "predict"]
+
+
+def line(**row) -> bytes:
+    return (json.dumps(row, ensure_ascii=False) + "\n").encode()
+
+
+def read_rows(path):
+    return [json.loads(l) for l in Path(path).read_text(encoding="utf-8").splitlines()]
+
+
+def wait_for(condition, timeout=60.0):
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_progress_bar_in_a_real_terminal(tmp_path, trained_model_dir):
+    """Issue 9 item 1: with stderr on a pseudo-terminal, the bar used to crash after the first chunk."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    out = tmp_path / "labels.jsonl"
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal's size, as a window has
+    proc = subprocess.Popen([*CLI, str(ROOT / "data/samples"), "--output", str(out), "--model", str(trained_model_dir),
+                             "--chunk-size", "2", "--workers", "1"], stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+    os.close(slave)
+    seen = bytearray()
+    reader = threading.Thread(target=lambda: _drain(master, seen), daemon=True)
+    reader.start()
+    assert proc.wait(timeout=120) == 0
+    reader.join(timeout=10)
+    screen = seen.decode(errors="replace")
+    assert "Traceback" not in screen and "labeled 5 of 5 articles" in screen
+    assert "0/5 [" in screen  # the bar knew its total (ETA shown as it goes)
+    assert len(read_rows(out)) == 5 and not Path(str(out) + ".partial").exists()
+
+
+def _drain(fd, into):
+    try:
+        while chunk := os.read(fd, 4096):
+            into += chunk
+    except OSError:  # the terminal closes when the process ends
+        pass
+
+
+def test_output_onto_an_input_or_a_folder_is_refused_and_old_output_not_read_back(tmp_path, trained_model_dir):
+    """Issue 12 item 4."""
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "x.jsonl").write_bytes(line(id="a", text=SANCTIONS) + line(id="b", text=DRUGS))
+    before = (src / "x.jsonl").read_bytes()
+    for output, message in ((src / "x.jsonl", "would overwrite the input"), (src, "is a folder")):
+        proc = subprocess.run([*CLI, str(src), "--output", str(output), "--model", str(trained_model_dir)],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+    assert (src / "x.jsonl").read_bytes() == before and sorted(p.name for p in src.iterdir()) == ["x.jsonl"]
+    for _ in range(2):  # the second run must not label the first run's output (or its sidecar)
+        subprocess.run([*CLI, str(src), "--output", str(src / "labels.jsonl"), "--model", str(trained_model_dir)],
+                       check=True, capture_output=True, timeout=120)
+        assert [r["id"] for r in read_rows(src / "labels.jsonl")] == ["a", "b"]
+
+
+def test_a_second_run_on_the_same_output_is_refused(tmp_path, trained_model_dir):
+    """Issue 12 item 5: the first run holds the output (stdin keeps it busy); the second is refused."""
+    out = tmp_path / "out.jsonl"
+    first = subprocess.Popen([*CLI, "-", "--output", str(out), "--model", str(trained_model_dir)],
+                             stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    first.stdin.write(line(id="a", text=SANCTIONS))
+    first.stdin.flush()
+    wait_for(lambda: Path(str(out) + ".lock").exists())
+    second = subprocess.run([*CLI, "-", "--output", str(out), "--model", str(trained_model_dir)],
+                            input=line(id="z", text=DRUGS), capture_output=True, timeout=120)
+    assert second.returncode == 2
+    assert f"another `mihwar predict` (pid {first.pid}) is writing it now".encode() in second.stderr
+    first.stdin.write(line(id="b", text=DRUGS))
+    first.stdin.close()
+    assert first.wait(timeout=120) == 0
+    assert [r["id"] for r in read_rows(out)] == ["a", "b"] and not Path(str(out) + ".lock").exists()
+
+
+def _killed_midway(tmp_path, model, src, out, *extra):
+    """A real run killed with SIGKILL after it journaled ``src`` and while it waits on stdin."""
+    proc = subprocess.Popen([*CLI, str(src), "-", "--output", str(out), "--model", str(model), "--chunk-size", "4",
+                             "--workers", "1", *extra], stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    journal = Path(str(out) + ".partial")
+    wait_for(lambda: journal.exists() and journal.read_bytes().count(b"\n") >= 9)  # header + 8 rows
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return journal
+
+
+def test_resume_checks_inputs_options_and_model_version_and_counts_the_whole_output(tmp_path, trained_model_dir):
+    """Issue 12 item 6 and issue 9 item 4: a killed run's journal is resumed only by the same batch."""
+    src = tmp_path / "a.jsonl"
+    src.write_bytes(b"{oops\n" + b"".join(line(id=f"r{i}", text=(SANCTIONS, DRUGS)[i % 2]) for i in range(1, 10)))
+    out = tmp_path / "out.jsonl"
+    journal = _killed_midway(tmp_path, trained_model_dir, src, out)
+    other_model = tmp_path / "other_model"
+    shutil.copytree(trained_model_dir, other_model)
+    meta = json.loads((other_model / "meta.json").read_text(encoding="utf-8"))
+    meta["threshold"] = 0.99  # another model version: same path layout, different decisions
+    (other_model / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+
+    def resume(*extra, model=trained_model_dir, inputs=(src,)):
+        return subprocess.run([*CLI, *map(str, inputs), "-", "--output", str(out), "--model", str(model), "--resume",
+                               "--workers", "1", *extra], input=line(id="s", text=DRUGS).decode(), capture_output=True, text=True,
+                              timeout=120)
+
+    for proc, what in ((resume(model=other_model), "model version"), (resume("--max-chars", "500"), "options"),
+                       (resume("--id-column", "key"), "options")):
+        assert proc.returncode == 2 and f"belongs to a different batch: its {what}" in proc.stderr, proc.stderr
+    journaled = journal.read_bytes()
+    src.write_bytes(src.read_bytes().replace(b"r9", b"R9"))  # same size, new content and mtime
+    os.utime(src, ns=(time.time_ns(), time.time_ns() + 10**9))
+    proc = resume()
+    assert proc.returncode == 2 and "its inputs (paths, sizes or modification times) differ" in proc.stderr
+    assert journal.read_bytes() == journaled  # a refused resume leaves the journal untouched
+    src.write_bytes(src.read_bytes().replace(b"R9", b"r9"))
+    journal.unlink()
+    _killed_midway(tmp_path, trained_model_dir, src, out)
+    with open(journal, "ab") as f:
+        f.write(b'{"id": "r8", "lab')  # a row torn by the kill
+    proc = resume()
+    assert proc.returncode == 3, proc.stderr
+    assert "resumed after 8 rows" in proc.stderr and "could not label: 1" in proc.stderr  # the earlier error counts
+    assert [r["id"] for r in read_rows(out)] == [f"{src}:1", *[f"r{i}" for i in range(1, 10)], "s"]
+    meta = json.loads(Path(str(out) + ".meta.json").read_text(encoding="utf-8"))
+    from predict.artifact import load_model
+
+    assert meta["model"] == {"uri": str(trained_model_dir), "identity": load_model(str(trained_model_dir)).identity}
+    assert meta["rows"] == 11 and meta["errors"] == 1
+    assert f"model: {trained_model_dir} (version {meta['model']['identity']})" in proc.stderr
+
+
+def test_workers_give_the_same_rows_in_the_same_order(tmp_path, trained_model_dir):
+    """Issue 13 item 3: --workers 2 (a process pool, each worker loading the model once) == --workers 1."""
+    src = tmp_path / "a.jsonl"
+    texts = (SANCTIONS, DRUGS, SANCTIONS + "\n" + DRUGS, "")
+    src.write_bytes(b"".join(line(id=f"r{i}", text=texts[i % 4]) for i in range(120)))
+    outputs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}.jsonl"
+        proc = subprocess.run([*CLI, str(src), "--output", str(out), "--model", str(trained_model_dir), "--chunk-size", "7",
+                               "--workers", workers, "--paragraphs"], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 3 and "Traceback" not in proc.stderr  # the empty texts are error rows
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+    assert [r["id"] for r in read_rows(tmp_path / "w2.jsonl")] == [f"r{i}" for i in range(120)]
