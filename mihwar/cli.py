@@ -164,7 +164,13 @@ def spark_label(
         spark = spark_session(master)
     except SparkUnavailable as exc:
         fail(str(exc))
-    summary = run_spark_label(spark, input_path, output, model or default_model_uri(), opts, fmt=input_format, overwrite=overwrite)
+    try:
+        summary = run_spark_label(spark, input_path, output, model or default_model_uri(), opts, fmt=input_format, overwrite=overwrite)
+    except Exception as exc:  # Spark's "path does not exist" / "already exists": one line, not a JVM trace
+        if type(exc).__name__ != "AnalysisException":
+            raise
+        message = str(exc).splitlines()[0]
+        fail(message + ("; pass --overwrite to replace it" if "PATH_ALREADY_EXISTS" in message else ""))
     typer.echo(summary.render(), err=True)
 
 
