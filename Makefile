@@ -1,6 +1,6 @@
 # mihwar: two commands from a fresh clone.
 #   make quickstart   set up .venv, run the DVC pipeline (prepare -> train -> evaluate), batch-label data/samples
-#   make test         set up .venv (+ transformers extra, browser driver) and run the test suite
+#   make test         set up .venv (+ transformers and spark extras, browser driver, Java) and run the test suite
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export PATH := $(abspath $(VENV))/bin:$(PATH)
@@ -35,6 +35,7 @@ label: setup
 test: setup-dev
 	bash scripts/ensure-chromium.sh
 	bash scripts/label-studio.sh install
+	bash scripts/ensure-java.sh
 	$(PY) -m pytest -q -ra
 
 bench: setup

@@ -187,6 +187,39 @@ def predict(
     raise typer.Exit(summary.exit_code)
 
 
+@app.command("spark-label")
+def spark_label(
+    input_path: str = typer.Argument(..., metavar="INPUT", help="Parquet/JSONL/CSV file or folder, any path Spark reads (hdfs://, s3a://...)"),
+    output: str = typer.Argument(..., help="output folder: Parquet, partitioned as the input was"),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="model folder, runs:/ID/model or models:/NAME@champion"),
+    input_format: Optional[str] = typer.Option(None, help="jsonl, csv or parquet (default: from the input's name or files)"),
+    text_column: str = typer.Option("text", help="text column of the input"),
+    id_column: str = typer.Option("id", help="id column of the input"),
+    max_chars: int = typer.Option(200_000, help="articles longer than this are reported, not labeled"),
+    chunk_size: int = typer.Option(256, help="articles scored per model call inside a worker"),
+    master: Optional[str] = typer.Option(None, help="Spark master (default: spark-submit's, else local[*])"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing output folder"),
+) -> None:
+    """Label a table on Apache Spark with the same model and row code as `predict` (needs the spark extra and Java 17+)."""
+    from predict.artifact import default_model_uri
+    from predict.batch import BatchOptions
+    from predict.spark_label import SparkUnavailable, run_spark_label, spark_session
+
+    opts = BatchOptions(text_column=text_column, id_column=id_column, max_chars=max_chars, chunk_size=chunk_size)
+    try:
+        spark = spark_session(master)
+    except SparkUnavailable as exc:
+        fail(str(exc))
+    try:
+        summary = run_spark_label(spark, input_path, output, model or default_model_uri(), opts, fmt=input_format, overwrite=overwrite)
+    except Exception as exc:  # Spark's "path does not exist" / "already exists": one line, not a JVM trace
+        if type(exc).__name__ != "AnalysisException":
+            raise
+        message = str(exc).splitlines()[0]
+        fail(message + ("; pass --overwrite to replace it" if "PATH_ALREADY_EXISTS" in message else ""))
+    typer.echo(summary.render(), err=True)
+
+
 @app.command()
 def serve(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="model folder, runs:/ID/model or models:/NAME@champion"),
