@@ -116,4 +116,5 @@ def load_model(uri: str | None = None, device: str | None = None) -> TopicModel:
     else:
         raise ModelNotFoundError(f"{directory}: unknown backend {meta.get('backend')!r}")
     model.uri = uri or str(directory)
+    model.meta["model_id"] = content_id(directory)  # what is on disk now, edited or not, names the version
     return model

@@ -31,14 +31,14 @@ def start_run(tracking_uri: str, experiment: str):
 def log_model(model_dir: Path, registered_name: str | None) -> str | None:
     """Log the artifact as a pyfunc model (code included) and register it; return the version."""
     import mlflow
+    import numpy as np
     import pandas as pd
-    import sklearn
 
     import predict
     from predict.artifact import PYFUNC_ARTIFACT, load_model
     from predict.mlflow_model import MihwarPyfunc
 
-    requirements = [f"scikit-learn=={sklearn.__version__}", f"pandas=={pd.__version__}", f"mlflow=={mlflow.__version__}", "joblib"]
+    requirements = [f"numpy=={np.__version__}", f"pandas=={pd.__version__}", f"mlflow=={mlflow.__version__}"]
     if (model_dir / "hf").is_dir():
         import torch
         import transformers
@@ -51,7 +51,7 @@ def log_model(model_dir: Path, registered_name: str | None) -> str | None:
     signature = mlflow.models.infer_signature(example, out.predict(None, example))
     info = mlflow.pyfunc.log_model(
         name="model",
-        python_model=MihwarPyfunc(),
+        python_model=str(Path(predict.__file__).parent / "mlflow_model_code.py"),  # models from code: no pickle
         artifacts={PYFUNC_ARTIFACT: str(model_dir)},
         code_paths=[str(Path(predict.__file__).parent)],
         signature=signature,
