@@ -9,7 +9,6 @@ loaded once per Python worker and kept in a module-level cache.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 from urllib.parse import unquote
@@ -18,7 +17,8 @@ import pandas as pd
 
 from predict.batch import BatchOptions, label_records, make_row
 from predict.model import TopicModel
-from predict.readers import ReadOptions, Record, _table_record
+from predict.readers import ReadOptions, Record
+from predict.tables import json_line_record, table_record
 from predict.writers import flat_row
 
 FILE, BLOCK, ROW = "_mihwar_file", "_mihwar_block", "_mihwar_row"  # where each input row came from
@@ -63,15 +63,7 @@ def _values(series: pd.Series) -> list[Any]:
 
 def json_record(line: str, where: str, opts: ReadOptions) -> Record | None:
     """One JSONL line as `mihwar predict` reads it; None for a blank line."""
-    if not line.strip():
-        return None
-    try:
-        row = json.loads(line.lstrip("\ufeff"))
-    except json.JSONDecodeError as exc:
-        return Record(where, error=f"broken JSON line: {exc.msg} at column {exc.colno}")
-    if not isinstance(row, dict):
-        return Record(where, error="JSON line is not an object")
-    return _table_record(row.get(opts.id_column), row.get(opts.text_column), where, opts)
+    return json_line_record(line.lstrip("\ufeff"), where, opts) if line.strip() else None
 
 
 def batch_records(pdf: pd.DataFrame, spec: WorkerSpec) -> tuple[list[Record], list[int]]:
@@ -91,7 +83,7 @@ def batch_records(pdf: pd.DataFrame, spec: WorkerSpec) -> tuple[list[Record], li
             if record is None:
                 continue
         else:  # CSV: an empty cell is no value, as csv.DictReader + `or None` reads it
-            record = _table_record(ids[i], (texts[i] or None) if spec.fmt == "csv" else texts[i], where, read)
+            record = table_record(ids[i], (texts[i] or None) if spec.fmt == "csv" else texts[i], where, read)
         records.append(record)
         kept.append(i)
     return records, kept

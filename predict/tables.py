@@ -52,27 +52,26 @@ def _json_error(exc: json.JSONDecodeError) -> str:
     return f"broken JSON line: {msg} column {exc.colno}"
 
 
+def json_line_record(line: str, where: str, opts: ReadOptions, n: int = 0) -> Record:
+    """One non-blank JSON line as a record, or the reason it cannot be one (shared with Spark)."""
+    if find_invalid(line) is not None:
+        return Record(where, error=f"undecodable bytes in line {n or where} (not valid in the file's encoding)")
+    try:
+        row = json.loads(line.rstrip("\r\n"))
+    except json.JSONDecodeError as exc:
+        return Record(where, error=_json_error(exc))
+    except (ValueError, RecursionError) as exc:  # 5,000-digit numbers, 100,000-deep nesting
+        return Record(where, error=f"JSON line cannot be read: {str(exc) or type(exc).__name__}")
+    if not isinstance(row, dict):
+        return Record(where, error="JSON line is not an object")
+    return table_record(row.get(opts.id_column), row.get(opts.text_column), where, opts)
+
+
 def jsonl_records(lines: Iterable[str], name: str, opts: ReadOptions) -> Iterator[Record]:
     """One record per non-blank JSON line; a line that cannot be parsed is an error record."""
     for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{name}:{n}"
-        if find_invalid(line) is not None:
-            yield Record(where, error=f"undecodable bytes in line {n} (not valid in the file's encoding)")
-            continue
-        try:
-            row = json.loads(line.rstrip("\r\n"))
-        except json.JSONDecodeError as exc:
-            yield Record(where, error=_json_error(exc))
-            continue
-        except (ValueError, RecursionError) as exc:  # 5,000-digit numbers, 100,000-deep nesting
-            yield Record(where, error=f"JSON line cannot be read: {str(exc) or type(exc).__name__}")
-            continue
-        if not isinstance(row, dict):
-            yield Record(where, error="JSON line is not an object")
-            continue
-        yield table_record(row.get(opts.id_column), row.get(opts.text_column), where, opts)
+        if line.strip():
+            yield json_line_record(line, f"{name}:{n}", opts, n)
 
 
 def read_jsonl_stream(stream: BinaryIO, name: str, opts: ReadOptions) -> Iterator[Record]:
