@@ -93,7 +93,7 @@ def test_limits_answer_with_clear_json_errors(server):
 
 def test_bad_json_and_wrong_types_get_422_naming_the_field(server):
     r = httpx.post(server + "/v1/classify", content=b'{"text": "abc"', headers={"content-type": "application/json"})
-    assert r.status_code == 422 and r.json()["error"].startswith("invalid request: body.")
+    assert r.status_code == 422 and r.json()["error"].startswith("invalid JSON: ")
     r = httpx.post(server + "/v1/classify", json={"articles": [{"id": "a", "text": 7}]})
     assert r.status_code == 422 and "body.articles.0.text: Input should be a valid string" in r.json()["error"]
     r = httpx.post(server + "/v1/classify", json={"text": DRUGS, "articles": []})
