@@ -19,7 +19,7 @@ SMALL_LIMITS = {"MIHWAR_MAX_ARTICLES": "5", "MIHWAR_MAX_CHARS": "5000", "MIHWAR_
 
 
 def article(n: int = 2) -> str:
-    """A shipped corpus article (002 is about 7 KB)."""
+    """A shipped corpus article (002 is a long one, about 21 KB)."""
     return next((ROOT / "data/raw/articles").glob(f"{n:03d}_*.txt")).read_text(encoding="utf-8")
 
 

@@ -53,7 +53,7 @@ class HealthProbe:
 
 
 def test_bounded_load_no_5xx_bounded_memory_and_health_at_once(trained_model_dir):
-    """48 clients x 2 requests of 4 typical articles: all 200, RSS bounded, /healthz under 1 s throughout."""
+    """48 clients x 2 requests of 4 long articles: all 200, RSS bounded, /healthz under 1 s throughout."""
     server = started(trained_model_dir, **ROOMY)
     try:
         body = json.dumps({"articles": [{"id": str(i), "text": article(2)} for i in range(4)]}).encode()
