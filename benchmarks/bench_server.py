@@ -1,25 +1,33 @@
-"""Latency of `mihwar serve` for one article per request, measured over loopback.
+"""`mihwar serve` under bounded load on loopback: p50/p99 latency and requests/s at several concurrencies.
 
-    python benchmarks/bench_server.py [--model models/default] [--requests 200]
+    python benchmarks/bench_server.py [--model models/default] [--requests 400] [--runs 3]
+                                      [--concurrency 1,8,32] [--workers 1] [--out build/bench/server.json]
 
-Starts the real server as a subprocess on a free 127.0.0.1 port, sends sequential
-single-article requests (a seed-sized article and a one-sentence one), prints
-median / p95 latency, and stops the server. Nothing passes or fails.
+Starts the real server as a subprocess on a free 127.0.0.1 port. For each concurrency C,
+each run sends a fixed number of single-article requests (the corpus article closest to
+7 KB) from C client threads, each with its own keep-alive connection, then stops by
+itself. Reports the median of the runs with min and max, prints a table and writes JSON.
+Nothing passes or fails; a request that is not 200 is counted as failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
 import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+TYPICAL_BYTES = 7_000
 
 
 def free_port() -> int:
@@ -28,49 +36,104 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def measure(client: httpx.Client, url: str, text: str, n: int) -> list[float]:
-    out = []
-    for i in range(n):
-        t = time.perf_counter()
-        r = client.post(url, json={"id": str(i), "text": text})
-        out.append(time.perf_counter() - t)
-        r.raise_for_status()
-    return out
+def typical_article() -> str:
+    files = sorted((ROOT / "data/raw/articles").glob("*.txt"), key=lambda p: abs(p.stat().st_size - TYPICAL_BYTES))
+    return files[0].read_text(encoding="utf-8")
 
 
-def report(name: str, xs: list[float]) -> None:
-    xs = sorted(xs)
-    p95 = xs[int(0.95 * (len(xs) - 1))]
-    print(f"{name}: median {statistics.median(xs) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms, max {xs[-1] * 1000:.1f} ms (n={len(xs)})")
+def one_run(url: str, body: bytes, concurrency: int, requests: int) -> dict[str, float]:
+    """``requests`` POSTs shared by ``concurrency`` threads; latency percentiles, rate and failures."""
+    latencies: list[float] = []
+    failed = [0]
+    lock = threading.Lock()
+    share = [requests // concurrency + (i < requests % concurrency) for i in range(concurrency)]
+
+    def client(n: int) -> None:
+        mine, bad = [], 0
+        with httpx.Client(timeout=60, headers={"content-type": "application/json"}) as c:
+            for _ in range(n):
+                t = time.perf_counter()
+                try:
+                    bad += c.post(url, content=body).status_code != 200
+                except httpx.HTTPError:
+                    bad += 1
+                mine.append(time.perf_counter() - t)
+        with lock:
+            latencies.extend(mine)
+            failed[0] += bad
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in share]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    xs = sorted(latencies)
+    return {"p50_ms": 1000 * statistics.median(xs), "p99_ms": 1000 * xs[min(len(xs) - 1, int(0.99 * len(xs)))],
+            "rps": len(xs) / wall, "failed": failed[0]}
+
+
+def summarize(runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    return {k: {"median": statistics.median(r[k] for r in runs), "min": min(r[k] for r in runs),
+                "max": max(r[k] for r in runs)} for k in runs[0]}
+
+
+def start_server(model: str, workers: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "MIHWAR_LOG_LEVEL": "warning"}
+    proc = subprocess.Popen([sys.executable, "-m", "mihwar.cli", "serve", "--model", model, "--port", str(port),
+                             "--workers", str(workers)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"the server exited with {proc.returncode}")
+        try:
+            if httpx.get(base + "/readyz", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.terminate()
+    sys.exit("the server did not become ready in 120 s")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="models/default")
-    ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--requests", type=int, default=400, help="requests per run")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--concurrency", default="1,8,32")
+    ap.add_argument("--workers", type=int, default=1, help="server worker processes")
+    ap.add_argument("--out", default="build/bench/server.json")
     args = ap.parse_args()
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "mihwar.cli", "serve", "--model", args.model, "--port", str(port)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    article = typical_article()
+    body = json.dumps({"id": "bench", "text": article}, ensure_ascii=False).encode("utf-8")
+    proc, base = start_server(args.model, args.workers)
+    results = []
     try:
-        start = time.perf_counter()
-        with httpx.Client(timeout=30) as client:
-            while True:
-                try:
-                    if client.get(base + "/readyz").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            print(f"server ready after {time.perf_counter() - start:.2f}s (process start + model load)")
-            article = next((ROOT / "data/raw/articles").glob("001_*.txt")).read_text(encoding="utf-8")
-            sentence = "فرضت وزارة الخزانة الأمريكية عقوبات جديدة بموجب قانون قيصر."
-            measure(client, base + "/v1/classify", sentence, 10)  # warm-up
-            report(f"one article ({len(article)} chars, 16 paragraphs)", measure(client, base + "/v1/classify", article, args.requests))
-            report(f"one sentence ({len(sentence)} chars)", measure(client, base + "/v1/classify", sentence, args.requests))
+        for _ in range(20):  # warm-up
+            httpx.post(base + "/v1/classify", content=body, headers={"content-type": "application/json"}).raise_for_status()
+        for c in (int(x) for x in args.concurrency.split(",")):
+            runs = [one_run(base + "/v1/classify", body, c, args.requests) for _ in range(args.runs)]
+            results.append({"concurrency": c, **summarize(runs), "runs": runs})
     finally:
         proc.terminate()
-        proc.wait(timeout=20)
+        proc.wait(timeout=30)
+    report = {"article_bytes": len(article.encode("utf-8")), "requests_per_run": args.requests, "runs": args.runs,
+              "workers": args.workers, "cpus": os.cpu_count(), "machine": platform.platform(),
+              "python": platform.python_version(), "results": results}
+    out = ROOT / args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"one {report['article_bytes']:,}-byte article per request, {args.requests} requests x {args.runs} runs, "
+          f"{args.workers} worker(s), {report['cpus']} CPUs; median [min-max]")
+    print(f"{'clients':>7} | {'p50 ms':>20} | {'p99 ms':>20} | {'requests/s':>20} | failed")
+    for r in results:
+        cell = lambda k, f: f"{r[k]['median']:{f}} [{r[k]['min']:{f}}-{r[k]['max']:{f}}]"  # noqa: E731
+        print(f"{r['concurrency']:>7} | {cell('p50_ms', '.1f'):>20} | {cell('p99_ms', '.1f'):>20} | "
+              f"{cell('rps', '.0f'):>20} | {int(r['failed']['max'])}")
+    print(f"JSON: {out.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

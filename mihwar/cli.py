@@ -225,13 +225,18 @@ def serve(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="model folder, runs:/ID/model or models:/NAME@champion"),
     host: str = typer.Option("127.0.0.1", help="address to bind"),
     port: int = typer.Option(8000, help="port"),
+    workers: Optional[int] = typer.Option(None, help="server processes, each loading the model once (default: $MIHWAR_WORKERS or 1)"),
     tracking_uri: Optional[str] = TrackingOpt,
 ) -> None:
     """Serve /v1/classify and the analyst page over HTTP."""
     _use_store(tracking_uri)
-    from predict.server import serve as run_server
+    from predict.server_run import ServeError, prepare, run
 
-    run_server(model, host, port)
+    try:
+        settings, loaded = prepare(model, workers)
+    except ServeError as exc:
+        fail(str(exc))
+    run(settings, loaded, host, port)
 
 
 @app.command()

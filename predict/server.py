@@ -1,193 +1,173 @@
 """`mihwar serve`: the labeling model over HTTP, plus a small page for analysts.
 
-The model is loaded once at start-up; scoring runs in the thread pool (sync
-route), so the event loop keeps answering health checks while it works.
+The model is loaded once per process, before the server listens. Health checks are
+answered on the event loop; parsing, validation and scoring run in a few scoring
+threads behind a bounded queue (`ScoringGate`), so neither a burst of clients nor a
+hostile body can stall them. Settings: `predict.server_settings`.
 """
 
 from __future__ import annotations
 
-import os
+import json
 import secrets
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
-from predict.artifact import default_model_uri, load_model
 from predict.batch import BatchOptions, label_records
+from predict.model import TopicModel
 from predict.readers import Record
+from predict.server_input import ClassifyRequest, ClientError, describe, parse_classify
+from predict.server_limits import RETRY_AFTER_S, Busy, DeadlineH11Protocol, ScoringGate
+from predict.server_settings import Settings, load_settings
 
 STATIC = Path(__file__).parent / "static"
+BODY_DOC = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"$ref": "#/components/schemas/ClassifyRequest"}}}}}
+bearer = HTTPBearer(auto_error=False, description="MIHWAR_API_TOKEN, when the server has one")
 
 
-class Settings(BaseSettings):
-    """Server settings from MIHWAR_* environment variables (or `mihwar serve` options)."""
+def create_app(settings: Settings, model: TopicModel | None = None) -> FastAPI:
+    """The app around one loaded model (loaded here when not given)."""
+    if model is None:
+        from predict.artifact import default_model_uri, load_model
 
-    model_config = SettingsConfigDict(env_prefix="MIHWAR_")
-    model: str | None = None
-    api_token: str | None = None
-    max_body_bytes: int = Field(default=2_000_000, gt=0)
-    max_articles: int = Field(default=64, gt=0)
-    max_chars: int = Field(default=100_000, gt=0)
-
-
-class ArticleIn(BaseModel):
-    id: str | None = Field(default=None, description="your id; echoed back (default: the article's position)")
-    text: str = Field(description="the article, raw text; paragraphs separated by newlines")
-
-
-class ClassifyRequest(BaseModel):
-    """One article (`text`, optional `id`) or a batch (`articles`)."""
-
-    text: str | None = None
-    id: str | None = None
-    articles: list[ArticleIn] | None = None
-    paragraphs: bool = Field(default=False, description="add per-paragraph topics and scores")
-    explain: bool = Field(default=False, description="add the n-grams that pushed each decision")
-
-    @model_validator(mode="after")
-    def _one_form(self) -> "ClassifyRequest":
-        if (self.text is None) == (self.articles is None):
-            raise ValueError("give either 'text' (one article) or 'articles' (a batch), not both or neither")
-        if self.articles is not None and not self.articles:
-            raise ValueError("'articles' is empty")
-        return self
-
-    def items(self) -> list[ArticleIn]:
-        return self.articles if self.articles is not None else [ArticleIn(id=self.id, text=self.text or "")]
-
-
-class BodyLimit:
-    """ASGI middleware: refuse bodies over ``max_bytes``, declared or streamed."""
-
-    def __init__(self, app: Any, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and int(declared) > self.max_bytes:
-            return await self._refuse(scope, receive, send)
-        if declared is not None:
-            return await self.app(scope, receive, send)
-        # streamed body with no declared length: read it up to the limit, then replay it
-        chunks, seen, more = [], 0, True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                return
-            chunks.append(message.get("body", b""))
-            seen += len(chunks[-1])
-            more = message.get("more_body", False)
-            if seen > self.max_bytes:
-                return await self._refuse(scope, receive, send)
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay():
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
-
-    async def _refuse(self, scope, receive, send):
-        response = JSONResponse({"error": f"request body over the limit of {self.max_bytes} bytes"}, status_code=413)
-        await response(scope, receive, send)
-
-
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        uri = settings.model or default_model_uri()
-        app.state.model = load_model(uri)
-        app.state.model_uri = uri
-        yield
-
-    app = FastAPI(title="mihwar", version="1", lifespan=lifespan,
+        model = load_model(settings.model or default_model_uri())
+    DeadlineH11Protocol.timeout = settings.request_timeout
+    gate = ScoringGate(settings.scoring_threads, settings.max_queue)
+    app = FastAPI(title="mihwar", version="1",
                   description="Topics of Arabic news on US policy in Syria: drugs, counter_isis, sanctions, diplomacy, or other.")
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.state.model = model
+    add_error_handlers(app)
+    document_request_body(app)
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError):
-        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        return JSONResponse({"error": f"invalid request: {fields}", "detail": jsonable(exc.errors())}, status_code=422)
-
-    def require_token(request: Request) -> None:
+    def require_token(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        """Checked from the headers alone, before the body is read; the scheme is case-insensitive."""
         if settings.api_token is None:
             return
-        given = request.headers.get("authorization", "")
-        if not secrets.compare_digest(given.encode(), f"Bearer {settings.api_token}".encode()):
-            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException):
-        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        given = (credentials.credentials.strip() if credentials else "").encode("latin-1")
+        if not secrets.compare_digest(given, settings.api_token.encode("utf-8")):
+            raise StarletteHTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
     @app.get("/healthz", summary="The process is alive")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/readyz", summary="The model is loaded")
-    def readyz(request: Request):
-        if getattr(request.app.state, "model", None) is None:
-            return JSONResponse({"status": "loading"}, status_code=503)
-        return {"status": "ready"}
+    async def readyz() -> dict[str, str]:
+        return {"status": "ready"}  # the model is loaded before the server listens
 
     @app.get("/v1/model", dependencies=[Depends(require_token)], summary="The model being served")
-    def model_info(request: Request) -> dict[str, Any]:
-        model = request.app.state.model
-        meta = model.meta
-        return {"uri": request.app.state.model_uri, "backend": meta["backend"], "mlflow_run_id": meta.get("mlflow_run_id"),
-                "data_version": meta.get("data_version"), "git_commit": meta.get("git_commit"), "topics": model.topics,
-                "classes": model.classes, "other_label": model.other_label, "threshold": model.threshold,
-                "min_topic_share": model.min_topic_share,
-                "temperature": model.temperature, "metrics": meta.get("metrics", {})}
+    async def model_info() -> dict[str, Any]:
+        return describe_model(model, settings)
 
-    @app.post("/v1/classify", dependencies=[Depends(require_token)], summary="Label one article or a batch")
-    def classify(body: ClassifyRequest, request: Request) -> dict[str, Any]:
-        items = body.items()
-        if len(items) > settings.max_articles:
-            raise HTTPException(413, f"articles: {len(items)} in one request, limit {settings.max_articles}")
-        for i, a in enumerate(items):
-            if len(a.text) > settings.max_chars:
-                where = "text" if body.articles is None else f"articles.{i}.text"
-                raise HTTPException(413, f"{where}: {len(a.text)} characters, limit {settings.max_chars}")
-        records = [Record(a.id if a.id is not None else str(i), a.text) for i, a in enumerate(items)]
-        opts = BatchOptions(paragraphs=body.paragraphs, explain=body.explain, max_chars=settings.max_chars)
-        rows = label_records(request.app.state.model, records, opts)
-        return {"results": rows}
+    @app.post("/v1/classify", dependencies=[Depends(require_token)], summary="Label one article or a batch",
+              openapi_extra=BODY_DOC)
+    async def classify(request: Request) -> Response:
+        async with gate.admit():
+            body = await read_body(request, settings.max_body_bytes)
+            answer = await gate.run(classify_body, model, settings, body)
+        return Response(answer, media_type="application/json")
 
     @app.get("/", include_in_schema=False)
-    def page() -> FileResponse:
+    async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
     return app
 
 
-def jsonable(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Validation errors as plain JSON (locations as lists, inputs as text where needed)."""
-    def plain(v: Any) -> Any:
-        if isinstance(v, tuple):
-            return list(v)
-        return v if isinstance(v, (str, int, float, bool, list, dict, type(None))) else str(v)
-
-    return [{k: plain(v) for k, v in e.items() if k != "ctx"} for e in errors]
+def app_from_env() -> FastAPI:
+    """App factory for `mihwar serve --workers N`: each worker process loads the model once."""
+    return create_app(load_settings())
 
 
-def serve(model: str | None, host: str, port: int) -> None:
-    """Run the app under uvicorn (model loaded once, before the first request)."""
-    import uvicorn
+def classify_body(model: TopicModel, settings: Settings, body: bytes) -> bytes:
+    """Parse, check and score one request body; runs in a scoring thread, never on the event loop."""
+    request = parse_classify(body, settings.max_articles, settings.max_chars)
+    records = [Record(a.id if a.id is not None else str(i), a.text) for i, a in enumerate(request.items())]
+    opts = BatchOptions(paragraphs=request.paragraphs, explain=request.explain, max_chars=settings.max_chars)
+    rows = label_records(model, records, opts)
+    return json.dumps({"results": rows}, ensure_ascii=False, allow_nan=False).encode("utf-8")
 
-    settings = Settings(model=model) if model else Settings()
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=os.environ.get("MIHWAR_LOG_LEVEL", "info"))
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused (413) as soon as it is over ``limit`` bytes, declared or streamed."""
+    refuse = ClientError(413, f"request body over the limit of {limit} bytes")
+    if int(request.headers.get("content-length") or 0) > limit:  # h11 has checked it is a number
+        raise refuse
+    chunks, seen = [], 0
+    try:
+        async for chunk in request.stream():
+            seen += len(chunk)
+            if seen > limit:
+                raise refuse
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ClientError(400, "the client went away before the body arrived") from None
+    return b"".join(chunks)
+
+
+def describe_model(model: TopicModel, settings: Settings) -> dict[str, Any]:
+    """What /v1/model tells: the model's name and provenance, never a path on this machine."""
+    meta = model.meta
+    return {"uri": public_name(settings.model_name or settings.model), "model_id": model.identity,
+            "backend": meta["backend"], "mlflow_run_id": meta.get("mlflow_run_id"),
+            "data_version": meta.get("data_version"), "git_commit": meta.get("git_commit"), "topics": model.topics,
+            "classes": model.classes, "other_label": model.other_label, "threshold": model.threshold,
+            "min_topic_share": model.min_topic_share, "temperature": model.temperature, "metrics": meta.get("metrics", {})}
+
+
+def public_name(uri: str | None) -> str | None:
+    """An MLflow URI as given; a local model folder by its name only."""
+    if uri is None or ":/" in uri:
+        return uri
+    return Path(uri).name
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """One error shape everywhere: ``{"error": "..."}``."""
+
+    def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+    @app.exception_handler(ClientError)
+    async def client_error(request: Request, exc: ClientError):
+        return error(exc.status, exc.message)
+
+    @app.exception_handler(Busy)
+    async def busy(request: Request, exc: Busy):
+        return error(503, "busy: every scoring slot is taken; retry shortly", {"Retry-After": str(RETRY_AFTER_S)})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return error(exc.status_code, str(exc.detail), exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        return error(422, describe(list(exc.errors()), len(exc.errors())))
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception):
+        return error(500, "internal error (logged on the server)")
+
+
+def document_request_body(app: FastAPI) -> None:
+    """/v1/classify reads its own body (after auth, off the loop); describe it in OpenAPI all the same."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            body = ClassifyRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            schemas.update({**body.pop("$defs", {}), "ClassifyRequest": body})
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

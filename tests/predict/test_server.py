@@ -93,7 +93,7 @@ def test_limits_answer_with_clear_json_errors(server):
 
 def test_bad_json_and_wrong_types_get_422_naming_the_field(server):
     r = httpx.post(server + "/v1/classify", content=b'{"text": "abc"', headers={"content-type": "application/json"})
-    assert r.status_code == 422 and r.json()["error"].startswith("invalid request: body.")
+    assert r.status_code == 422 and r.json()["error"].startswith("invalid JSON: ")
     r = httpx.post(server + "/v1/classify", json={"articles": [{"id": "a", "text": 7}]})
     assert r.status_code == 422 and "body.articles.0.text: Input should be a valid string" in r.json()["error"]
     r = httpx.post(server + "/v1/classify", json={"text": DRUGS, "articles": []})
@@ -139,7 +139,8 @@ CHROMEDRIVER = shutil.which("chromedriver")
 
 @pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Debian's chromium and chromium-driver are not installed "
                     "(make test installs them with apt-get when it runs as root)")
-def test_analyst_page_in_headless_chromium(server, tmp_path):
+def test_analyst_page_in_headless_chromium(secured, tmp_path):
+    """The page behind a token: asks for it, then shows the API's label, confidence and scores as they are."""
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
@@ -153,15 +154,25 @@ def test_analyst_page_in_headless_chromium(server, tmp_path):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
-        driver.get(server + "/")
+        driver.get(secured + "/")
         article = next((ROOT / "data/raw/articles").glob("001_*.txt")).read_text(encoding="utf-8")
         box = driver.find_element(By.ID, "text")
         driver.execute_script("arguments[0].value = arguments[1];", box, article)  # a paste, without IME quirks
         driver.find_element(By.ID, "go").click()
+        WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "error").text)
+        assert "رمز الدخول" in driver.find_element(By.ID, "error").text  # no token yet: told what to do
+        driver.find_element(By.ID, "token").send_keys("s3cret")
+        driver.find_element(By.ID, "go").click()
         WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "topic").get_attribute("data-label"))
         assert driver.find_element(By.ID, "topic").get_attribute("data-label") == "drugs"
         assert driver.find_element(By.ID, "topic").text == "المخدرات (الكبتاغون)"
-        assert len(driver.find_elements(By.CSS_SELECTOR, "#bars .bar")) == 5
+        api = httpx.post(secured + "/v1/classify", json={"text": article, "paragraphs": True},
+                         headers={"Authorization": "Bearer s3cret"}).json()["results"][0]
+        assert float(driver.find_element(By.ID, "confidence").get_attribute("data-confidence")) == api["confidence"]
+        assert driver.find_element(By.ID, "confidence").text == f"{api['confidence'] * 100:.1f}%"
+        bars = driver.find_elements(By.CSS_SELECTOR, "#bars .bar")
+        assert {b.get_attribute("data-label"): float(b.get_attribute("data-score")) for b in bars} == api["scores"]
+        assert "الثقة" in driver.find_element(By.ID, "confidence-help").text
         shaded = driver.find_elements(By.CSS_SELECTOR, "#paragraphs .para")
         assert len(shaded) == 16 and all(p.get_attribute("data-label") for p in shaded)
         assert driver.find_element(By.TAG_NAME, "html").get_attribute("dir") == "rtl"

@@ -1,0 +1,106 @@
+"""The /v1/classify request: parsed and checked off the event loop, with short, bounded errors.
+
+Nothing here echoes the client's input back: an error names where the problem is
+(`body.articles.3.text`) and what it is, for the first few problems only.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
+
+MAX_PROBLEMS = 3
+MAX_MESSAGE = 160
+
+
+class ClientError(Exception):
+    """A request the client must change: answered with ``status`` and ``{"error": message}``."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _valid_unicode(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"invalid Unicode (lone surrogate at character {exc.start})") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_valid_unicode)]
+
+
+class ArticleIn(BaseModel):
+    id: Text | None = Field(default=None, description="your id; echoed back (default: the article's position)")
+    text: Text = Field(description="the article, raw text; paragraphs separated by newlines")
+
+
+class ClassifyRequest(BaseModel):
+    """One article (`text`, optional `id`) or a batch (`articles`)."""
+
+    text: Text | None = None
+    id: Text | None = None
+    articles: list[ArticleIn] | None = None
+    paragraphs: bool = Field(default=False, description="add per-paragraph topics and scores")
+    explain: bool = Field(default=False, description="add the n-grams that pushed each decision")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "ClassifyRequest":
+        if (self.text is None) == (self.articles is None):
+            raise ValueError("give either 'text' (one article) or 'articles' (a batch), not both or neither")
+        if self.articles is not None and not self.articles:
+            raise ValueError("'articles' is empty")
+        return self
+
+    def items(self) -> list[ArticleIn]:
+        return self.articles if self.articles is not None else [ArticleIn(id=self.id, text=self.text or "")]
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _short(message: str) -> str:
+    return message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE] + "…"
+
+
+def parse_json(body: bytes) -> Any:
+    """The body as JSON; NaN, Infinity, bad UTF-8, huge numbers and deep nesting are client errors."""
+    try:
+        return json.loads(body, parse_constant=_no_constants)
+    except RecursionError:
+        raise ClientError(422, "invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, integer digit limit, NaN/Infinity
+        raise ClientError(422, f"invalid JSON: {_short(str(exc))}") from None
+
+
+def describe(errors: list[dict[str, Any]], total: int) -> str:
+    """The first few validation problems as one line, without the offending values."""
+    parts = []
+    for e in errors[:MAX_PROBLEMS]:
+        where = ".".join(["body", *(str(p)[:40] for p in e["loc"])])
+        parts.append(f"{where}: {_short(e['msg'].removeprefix('Value error, '))}")
+    more = f" (and {total - MAX_PROBLEMS} more)" if total > MAX_PROBLEMS else ""
+    return "invalid request: " + "; ".join(parts) + more
+
+
+def parse_classify(body: bytes, max_articles: int, max_chars: int) -> ClassifyRequest:
+    """A checked request from raw bytes: count limit first, then the fields, then each text's length."""
+    data = parse_json(body)
+    articles = data.get("articles") if isinstance(data, dict) else None
+    if isinstance(articles, list) and len(articles) > max_articles:
+        raise ClientError(413, f"articles: {len(articles)} in one request, limit {max_articles}")
+    try:
+        request = ClassifyRequest.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False, include_context=False)
+        raise ClientError(422, describe(errors, exc.error_count())) from None
+    for i, article in enumerate(request.items()):
+        if len(article.text) > max_chars:
+            where = "text" if request.articles is None else f"articles.{i}.text"
+            raise ClientError(413, f"{where}: {len(article.text)} characters, limit {max_chars}")
+    return request

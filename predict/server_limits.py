@@ -1,0 +1,95 @@
+"""What keeps the server answering under load: a bounded scoring queue and request deadlines."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Callable, TypeVar
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+T = TypeVar("T")
+RETRY_AFTER_S = 1
+
+
+class Busy(Exception):
+    """Every scoring thread is busy and the queue is full: answered 503 with Retry-After."""
+
+
+class ScoringGate:
+    """At most ``threads`` requests scored at once and ``queue`` more waiting; the rest are turned away.
+
+    Scoring gets its own threads, so health checks (answered on the event loop) never
+    wait behind it, and a burst of clients is told to retry instead of queueing forever.
+    """
+
+    def __init__(self, threads: int, queue: int):
+        self.threads, self.capacity, self.in_flight = threads, threads + queue, 0
+        self._limiter: Any = None
+
+    @asynccontextmanager
+    async def admit(self) -> AsyncIterator[None]:
+        if self.in_flight >= self.capacity:  # the event loop is one thread: no race on the counter
+            raise Busy()
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        import anyio
+
+        if self._limiter is None:  # made on the running loop
+            self._limiter = anyio.CapacityLimiter(self.threads)
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+
+
+_REQUEST_IN = (h11.DONE, h11.MUST_CLOSE, h11.CLOSED, h11.ERROR)
+
+
+class DeadlineH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol plus one deadline: a request must arrive in full (headers and body)
+    within ``timeout`` seconds (MIHWAR_REQUEST_TIMEOUT) of the connection opening or of the previous response.
+
+    uvicorn alone times out only idle keep-alive connections, so a client that sends half
+    a request (a slowloris) would hold its connection, and a scoring slot, forever.
+    """
+
+    timeout: float = 30.0  # create_app sets it from the settings, in each worker process
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self._deadline: Any = None
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state in _REQUEST_IN:
+            self._disarm()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._disarm()
+        if not self.transport.is_closing() and self.conn.their_state not in _REQUEST_IN:
+            self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(self.timeout, self._expire)
+
+    def _disarm(self) -> None:
+        if getattr(self, "_deadline", None) is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expire(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            self.logger.info("closing a connection whose request did not arrive in %.0fs", self.timeout)
+            self.transport.close()
+

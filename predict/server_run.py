@@ -1,0 +1,52 @@
+"""Starting `mihwar serve`: settings and model checked first, then uvicorn with one or more workers."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from predict.server_settings import Settings, SettingsError, load_settings
+
+NEXT_STEP = "name a trained model with --model (or MIHWAR_MODEL), or train one: mihwar train configs/default.yaml"
+
+
+class ServeError(Exception):
+    """The server cannot start; the message says what to do instead."""
+
+
+def prepare(model: str | None = None, workers: int | None = None) -> tuple[Settings, Any]:
+    """Checked settings and the loaded model, before anything listens (no lifespan tracebacks)."""
+    from predict.artifact import ModelNotFoundError, default_model_uri, load_model, resolve_model_dir
+
+    try:
+        settings = load_settings(model=model, workers=workers)
+    except SettingsError as exc:
+        raise ServeError(str(exc)) from None
+    uri = settings.model or default_model_uri()
+    try:
+        directory = resolve_model_dir(uri)  # a registry model is fetched once, not once per worker
+        loaded = load_model(str(directory))
+    except ModelNotFoundError as exc:
+        raise ServeError(str(exc)) from None
+    except Exception as exc:  # a damaged artifact: say which and what to do, not a traceback
+        raise ServeError(f"{uri}: could not load the model ({type(exc).__name__}: {exc}); {NEXT_STEP}") from None
+    return settings.model_copy(update={"model": str(directory), "model_name": settings.model_name or uri}), loaded
+
+
+def run(settings: Settings, model: Any, host: str, port: int) -> None:
+    """uvicorn with request deadlines; ``workers`` > 1 starts processes that each load the model once."""
+    import uvicorn
+
+    from predict.server_limits import DeadlineH11Protocol
+
+    options: dict[str, Any] = dict(host=host, port=port, log_level=settings.log_level, http=DeadlineH11Protocol,
+                                   timeout_keep_alive=settings.keep_alive_timeout)
+    if settings.workers == 1:
+        from predict.server import create_app
+
+        uvicorn.run(create_app(settings, model), **options)
+        return
+    os.environ.update(MIHWAR_MODEL=str(settings.model), MIHWAR_MODEL_NAME=str(settings.model_name),
+                      MIHWAR_WORKERS=str(settings.workers))
+    del model  # each worker loads its own copy
+    uvicorn.run("predict.server:app_from_env", factory=True, workers=settings.workers, **options)

@@ -1,0 +1,209 @@
+"""Issue 12 item 10 and issue 13 item 3: under load the server stays up, answers health
+checks at once, turns away what it cannot queue, closes half-sent requests, and can run
+several worker processes. Bounded: a fixed number of requests, loopback only."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.predict.server_process import DRUGS, SMALL_LIMITS, article, started
+
+ROOMY = {"MIHWAR_MAX_ARTICLES": "64", "MIHWAR_MAX_BODY_BYTES": "2000000", "MIHWAR_SCORING_THREADS": "2",
+         "MIHWAR_MAX_QUEUE": "64"}
+
+
+PROBE = """
+import json, select, sys, time, httpx
+lat = []
+with httpx.Client(timeout=30) as c:
+    while not select.select([sys.stdin], [], [], 0.05)[0]:
+        t = time.perf_counter()
+        assert c.get(sys.argv[1] + "/healthz").status_code == 200
+        lat.append(time.perf_counter() - t)
+print(json.dumps(lat))
+"""
+
+
+class HealthProbe:
+    """/healthz timed from its own process, so the load generator's threads do not slow the clock."""
+
+    def __init__(self, base: str):
+        import subprocess
+        import sys
+
+        self.proc = subprocess.Popen([sys.executable, "-c", PROBE, base], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+
+    def stop(self) -> list[float]:
+        import json
+
+        out, _ = self.proc.communicate("stop\n", timeout=60)
+        assert self.proc.returncode == 0
+        return json.loads(out)
+
+
+def test_bounded_load_no_5xx_bounded_memory_and_health_at_once(trained_model_dir):
+    """48 clients x 2 requests of 4 long articles: all 200, RSS bounded, /healthz under 1 s throughout."""
+    server = started(trained_model_dir, **ROOMY)
+    try:
+        body = json.dumps({"articles": [{"id": str(i), "text": article(2)} for i in range(4)]}).encode()
+        baseline = server.rss_mb()
+        stop, peak = threading.Event(), [baseline]
+
+        def client(_):
+            with httpx.Client(timeout=120, headers={"content-type": "application/json"}) as c:
+                return [c.post(server.base + "/v1/classify", content=body).status_code for _ in range(2)]
+
+        def watch_memory():
+            while not stop.is_set():
+                peak.append(server.rss_mb())
+                time.sleep(0.1)
+
+        watcher = threading.Thread(target=watch_memory)
+        watcher.start()
+        probe = HealthProbe(server.base)
+        with ThreadPoolExecutor(48) as pool:
+            statuses = [s for pair in pool.map(client, range(48)) for s in pair]
+        latencies = probe.stop()
+        stop.set(), watcher.join()
+        assert statuses == [200] * 96
+        assert len(latencies) >= 5 and max(latencies) < 1.0, f"slowest /healthz {max(latencies):.2f}s"
+        assert max(peak) - baseline < 250, f"RSS grew from {baseline:.0f} MB to {max(peak):.0f} MB"
+    finally:
+        server.stop()
+
+
+def test_full_server_answers_503_with_retry_after(trained_model_dir):
+    server = started(trained_model_dir, MIHWAR_SCORING_THREADS="1", MIHWAR_MAX_QUEUE="0", MIHWAR_MAX_ARTICLES="64",
+                     MIHWAR_MAX_BODY_BYTES="2000000")
+    try:
+        heavy = {"articles": [{"text": article(2)} for _ in range(64)]}
+        done = threading.Event()
+
+        def run_heavy():
+            assert httpx.post(server.base + "/v1/classify", json=heavy, timeout=120).status_code == 200
+            done.set()
+
+        worker = threading.Thread(target=run_heavy)
+        worker.start()
+        busy = None
+        while not done.is_set() and busy is None:
+            r = httpx.post(server.base + "/v1/classify", json={"text": DRUGS}, timeout=30)
+            busy = r if r.status_code == 503 else None
+        worker.join()
+        assert busy is not None, "a second request while the only scoring slot was taken was not turned away"
+        assert busy.headers["retry-after"] == "1" and busy.json()["error"].startswith("busy")
+        assert httpx.post(server.base + "/v1/classify", json={"text": DRUGS}).status_code == 200
+    finally:
+        server.stop()
+
+
+def closed_by_peer(socks: list[socket.socket], within: float) -> int:
+    """How many sockets the server closed (EOF read) within ``within`` seconds."""
+    import selectors
+
+    closed, deadline = 0, time.time() + within
+    with selectors.DefaultSelector() as sel:  # epoll: select() cannot take descriptors over 1024
+        for s in socks:
+            sel.register(s, selectors.EVENT_READ)
+        while closed < len(socks) and time.time() < deadline:
+            for key, _ in sel.select(timeout=0.2):
+                try:
+                    data = key.fileobj.recv(65536)
+                except ConnectionError:
+                    data = b""
+                if not data:
+                    sel.unregister(key.fileobj)
+                    closed += 1
+    return closed
+
+
+def test_half_sent_requests_are_closed(trained_model_dir):
+    """3,000 connections that never finish their request: closed after MIHWAR_REQUEST_TIMEOUT, server still fine."""
+    server = started(trained_model_dir, MIHWAR_REQUEST_TIMEOUT="2", **SMALL_LIMITS)
+    socks: list[socket.socket] = []
+    try:
+        fds_before = server.open_fds()
+        for i in range(3000):
+            s = socket.create_connection(("127.0.0.1", server.port))
+            if i % 3 == 0:  # headers never finished
+                s.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: appl")
+            elif i % 3 == 1:  # body never finished
+                s.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{\"text\": \"")
+            # else: connected and silent
+            socks.append(s)
+        assert closed_by_peer(socks, within=30) == 3000  # EOF: the server accepted each one, then closed it
+        assert httpx.post(server.base + "/v1/classify", json={"text": DRUGS}).json()["results"][0]["label"] == "drugs"
+        assert server.open_fds() < fds_before + 50
+    finally:
+        for s in socks:
+            s.close()
+        server.stop()
+
+
+def test_several_worker_processes(trained_model_dir):
+    server = started(trained_model_dir, "--workers", "2")
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            rows = list(pool.map(lambda _: httpx.post(server.base + "/v1/classify", json={"text": DRUGS}, timeout=60).json(),
+                                 range(16)))
+        assert all(r["results"][0]["label"] == "drugs" for r in rows)
+        children = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _ppid(p) == server.proc.pid]
+        assert len(children) >= 2
+    finally:
+        server.stop()
+
+
+def _ppid(proc_dir: Path) -> int | None:
+    try:
+        return int((proc_dir / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def test_serve_in_a_terminal(trained_model_dir):
+    """`mihwar serve` with a pseudo-terminal for stdin/stdout/stderr answers over a real socket."""
+    import pty
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, free_port
+
+    port, (leader, follower) = free_port(), pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIHWAR_")}
+    proc = subprocess.Popen([sys.executable, "-m", "mihwar.cli", "serve", "--model", str(trained_model_dir),
+                             "--port", str(port)], stdin=follower, stdout=follower, stderr=follower, cwd=ROOT,
+                            env={**env, "TERM": "xterm"}, start_new_session=True)
+    os.close(follower)
+    seen = b""
+    try:
+        deadline = time.time() + 90
+        while b"Uvicorn running" not in seen and time.time() < deadline and proc.poll() is None:
+            if select.select([leader], [], [], 0.5)[0]:
+                seen += os.read(leader, 65536)
+        assert b"Uvicorn running" in seen, seen.decode(errors="replace")
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/classify", json={"text": DRUGS}, timeout=30)
+        assert r.status_code == 200 and r.json()["results"][0]["label"] == "drugs"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        while select.select([leader], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        os.close(leader)
+    assert b"Traceback" not in seen, seen.decode(errors="replace")
