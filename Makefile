@@ -38,9 +38,11 @@ test: setup-dev
 	bash scripts/ensure-java.sh
 	$(PY) -m pytest -q -ra
 
-bench: setup
-	$(PY) benchmarks/bench_predict.py
-	$(PY) benchmarks/bench_server.py
+# labeling, cold start, memory, server, training and quality beside fastText (issue 13);
+# writes reports/bench/latest.md and .json. BENCH_ARGS="--rss-1m" adds the 1M-paragraph RSS run (~10 min)
+bench: setup-dev
+	test -f models/default/meta.json || { mihwar prepare configs/default.yaml && mihwar train configs/default.yaml; }
+	$(PY) -m benchmarks.run_all $(BENCH_ARGS)
 
 # the labeling loop: a local Label Studio (own venv, 127.0.0.1:8080) with the suggested tasks imported
 label-studio: setup

@@ -1,96 +1,126 @@
-"""Labeling speed, measured (not asserted): cold start, batch throughput, paragraphs/s per core.
+"""Labeling benchmarks: (a) throughput beside fastText, (b) cold start beside `import sklearn`, (c) peak RSS.
 
-    python benchmarks/bench_predict.py [--model models/default] [--articles 5000] [--runs 5]
-
-Prints its figures; nothing here passes or fails.
+Run through `benchmarks/run_all.py` (`make bench`); each function returns plain dicts
+for the JSON report and lines for the table.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import resource
-import statistics
+import re
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.fasttext_baseline import train_fasttext
+from benchmarks.inputs import BUILD, ROOT, one_article, paragraph_jsonl, train_rows
+from benchmarks.measure import Figure, interleaved, ratio, run_process
+
+BATCH = 256
+WATCHED = ("typer", "click", "rich", "numpy", "yaml", "pydantic", "sklearn", "scipy", "pandas", "pyarrow", "mlflow", "torch")
 
 
-def timed(cmd: list[str], runs: int) -> list[float]:
-    out = []
-    for _ in range(runs):
+def fasttext_model_file() -> Path:
+    """fastText trained on the prepared train split, saved once per benchmark run."""
+    rows = train_rows()
+    path = BUILD / "fasttext.bin"
+    train_fasttext([r["text"] for r in rows], [r["label"] for r in rows]).save_model(str(path))
+    return path
+
+
+def mihwar_cmd(model: str, source: Path, output: Path) -> list[str]:
+    return [sys.executable, "-m", "mihwar.cli", "predict", str(source), "--model", model, "--output", str(output)]
+
+
+def fasttext_cmd(ft_model: Path, source: Path, output: Path) -> list[str]:
+    return [sys.executable, str(ROOT / "benchmarks/fasttext_baseline.py"), str(ft_model), str(source), str(output)]
+
+
+def throughput_in_process(model: str, ft_model: Path, n: int, runs: int) -> dict:
+    """Paragraphs/s of TopicModel.paragraph_probs and of fastText's predict, batches of 256, one process."""
+    import json
+
+    import fasttext
+
+    from benchmarks.fasttext_baseline import clean
+    from predict.artifact import load_model
+
+    with open(paragraph_jsonl(n), encoding="utf-8") as f:
+        texts = [json.loads(line)["text"] for line in f]
+    batches = [texts[i:i + BATCH] for i in range(0, len(texts), BATCH)]
+    m, ft = load_model(model), fasttext.load_model(str(ft_model))
+
+    def mihwar() -> float:
         t = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)
-        out.append(time.perf_counter() - t)
-    return out
+        for b in batches:
+            m.paragraph_probs(b)
+        return n / (time.perf_counter() - t)
 
-
-def corpus_paragraphs() -> list[str]:
-    from predict.text import segment_article
-
-    texts = []
-    for p in sorted((ROOT / "data/raw/articles").glob("*.txt")):
-        texts += segment_article(p.read_text(encoding="utf-8"))
-    for line in (ROOT / "data/raw/ant/ant_subset.jsonl").read_text(encoding="utf-8").splitlines():
-        texts += segment_article(json.loads(line)["text"]) or [json.loads(line)["text"]]
-    return texts
-
-
-def fmt(xs: list[float]) -> str:
-    return f"median {statistics.median(xs) * 1000:.0f} ms (min {min(xs) * 1000:.0f}, max {max(xs) * 1000:.0f}, n={len(xs)})"
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="models/default")
-    ap.add_argument("--articles", type=int, default=5000)
-    ap.add_argument("--runs", type=int, default=5)
-    args = ap.parse_args()
-    model = str((ROOT / args.model).resolve()) if not args.model.startswith(("models:/", "runs:/")) else args.model
-    os.environ["OMP_NUM_THREADS"] = os.environ.get("OMP_NUM_THREADS", "1")
-    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; model {args.model}")
-
-    with tempfile.TemporaryDirectory() as tmp:
-        one = Path(tmp) / "one.txt"
-        one.write_text(next((ROOT / "data/samples").glob("un_*.txt")).read_text(encoding="utf-8"), encoding="utf-8")
-        baseline = timed([sys.executable, "-c", f"import sklearn.linear_model, joblib; joblib.load({model + '/model.joblib'!r})"], args.runs)
-        cold = timed([sys.executable, "-m", "mihwar.cli", "predict", str(one), "--model", model, "--output", str(Path(tmp) / "o.jsonl")], args.runs)
-        print(f"import scikit-learn + load the model:       {fmt(baseline)}")
-        print(f"cold `mihwar predict` of one article (CLI): {fmt(cold)}  -> {statistics.median(cold) / statistics.median(baseline):.2f}x the baseline")
-
-        from predict.artifact import load_model
-        from predict.batch import BatchOptions, run_batch
-
-        paragraphs = corpus_paragraphs()
-        src = Path(tmp) / "batch.jsonl"
-        with open(src, "w", encoding="utf-8") as f:
-            for i in range(args.articles):
-                k = (i * 7) % len(paragraphs)
-                f.write(json.dumps({"id": f"a{i}", "text": "\n".join(paragraphs[k:k + 6])}, ensure_ascii=False) + "\n")
-        n_paras = sum(len(json.loads(l)["text"].split("\n")) for l in src.read_text(encoding="utf-8").splitlines())
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    def fast() -> float:
         t = time.perf_counter()
-        summary = run_batch([str(src)], model, BatchOptions(output=str(Path(tmp) / "out.jsonl"), chunk_size=256))
-        dt = time.perf_counter() - t
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print(f"batch of {args.articles} articles ({n_paras} paragraphs, {src.stat().st_size / 1e6:.1f} MB JSONL): {dt:.2f}s = "
-              f"{args.articles / dt:,.0f} articles/s, {n_paras / dt:,.0f} paragraphs/s; labeled {summary.labeled}, "
-              f"errors {len(summary.errors)}; peak RSS {peak / 1024:.0f} MB (was {before / 1024:.0f} MB before the batch)")
+        for b in batches:
+            ft.predict([clean(x) for x in b], k=1)
+        return n / (time.perf_counter() - t)
 
-        m = load_model(model)
-        reps = max(1, 20000 // len(paragraphs))
-        many = (paragraphs * reps)[:20000]
-        t = time.perf_counter()
-        m.paragraph_probs(many)
-        dt = time.perf_counter() - t
-        print(f"scoring {len(many)} paragraphs in one process (OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}): "
-              f"{dt:.2f}s = {len(many) / dt:,.0f} paragraphs/s")
+    figs = interleaved({"mihwar": mihwar, "fasttext": fast}, runs, "paragraphs/s")
+    return {"paragraphs": n, **{k: v.as_dict() for k, v in figs.items()}, "ratio": ratio(figs["mihwar"], figs["fasttext"])}
 
 
-if __name__ == "__main__":
-    main()
+def throughput_process(model: str, ft_model: Path, n: int, runs: int) -> dict:
+    """Whole `mihwar predict` and fastText processes on the same JSONL (one paragraph per row)."""
+    source, out = paragraph_jsonl(n), BUILD / "labels.jsonl"
+    rss: dict[str, list[float]] = {"mihwar": [], "fasttext": []}
+
+    def timed(name: str, cmd: list[str]) -> float:
+        out.unlink(missing_ok=True)
+        run = run_process(cmd, cwd=str(ROOT))
+        rss[name].append(run.peak_rss_mb)
+        return n / run.seconds
+
+    figs = interleaved({"mihwar": lambda: timed("mihwar", mihwar_cmd(model, source, out)),
+                        "fasttext": lambda: timed("fasttext", fasttext_cmd(ft_model, source, out))}, runs, "paragraphs/s")
+    return {"paragraphs": n, "input_mb": round(source.stat().st_size / 1e6, 1),
+            **{k: v.as_dict() for k, v in figs.items()}, "ratio": ratio(figs["mihwar"], figs["fasttext"]),
+            "peak_rss_mb": {k: Figure(v, "MB").as_dict() for k, v in rss.items()}}
+
+
+def cold_start(model: str, runs: int) -> dict:
+    """One article through a fresh `mihwar predict` process, beside `python -c "import sklearn"` and a bare interpreter."""
+    out = BUILD / "one_label.jsonl"
+
+    def timed(cmd: list[str]) -> float:
+        out.unlink(missing_ok=True)
+        return run_process(cmd, cwd=str(ROOT)).seconds * 1000
+
+    figs = interleaved({"mihwar": lambda: timed(mihwar_cmd(model, one_article(), out)),
+                        "import_sklearn": lambda: timed([sys.executable, "-c", "import sklearn"]),
+                        "python": lambda: timed([sys.executable, "-c", "pass"])}, runs, "ms")
+    return {**{k: v.as_dict() for k, v in figs.items()}, "ratio": ratio(figs["mihwar"], figs["import_sklearn"]),
+            "imports": import_profile(model)}
+
+
+def import_profile(model: str, top: int = 8) -> dict:
+    """`python -X importtime` of the one-article run: the top-level imports by cumulative time, and the heavy ones loaded."""
+    out = BUILD / "one_label.jsonl"
+    out.unlink(missing_ok=True)
+    proc = subprocess.run([sys.executable, "-X", "importtime", *mihwar_cmd(model, one_article(), out)[1:]],
+                          capture_output=True, text=True, cwd=ROOT, check=True)
+    rows = []
+    for line in proc.stderr.splitlines():
+        m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", line)
+        if m and len(m.group(3)) == 1:  # one space: imported at top level, not by another module
+            rows.append((m.group(4), int(m.group(2)) / 1000))
+    loaded = {name.split(".")[0] for line in proc.stderr.splitlines() if (name := line.rsplit("|", 1)[-1].strip())}
+    return {"top_level_ms": dict(sorted(rows, key=lambda r: -r[1])[:top]), "total_ms": round(sum(ms for _, ms in rows), 1),
+            "heavy_loaded": [w for w in WATCHED if w in loaded]}
+
+
+def peak_rss(model: str, sizes: list[int]) -> dict:
+    """Peak RSS of one `mihwar predict` process per input size, streaming the JSONL from disk."""
+    out, result = BUILD / "labels.jsonl", {}
+    for n in sizes:
+        out.unlink(missing_ok=True)
+        run = run_process(mihwar_cmd(model, paragraph_jsonl(n), out), cwd=str(ROOT))
+        result[str(n)] = {"peak_rss_mb": round(run.peak_rss_mb, 1), "seconds": round(run.seconds, 1),
+                          "paragraphs_per_s": round(n / run.seconds)}
+    return result

@@ -7,7 +7,6 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# One default with `mihwar predict --max-chars`; moves to the shared limits module once it exists.
 from predict.limits import MAX_CHARS as DEFAULT_MAX_CHARS  # one default with `mihwar predict`
 
 
