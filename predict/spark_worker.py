@@ -109,7 +109,7 @@ def label_frame(model: TopicModel, pdf: pd.DataFrame, spec: WorkerSpec) -> pd.Da
     flat: list[dict[str, Any]] = []
     size = max(spec.opts.chunk_size, 1)
     for start in range(0, len(records), size):
-        flat += [flat_row(r) for r in safe_label(model, records[start:start + size], spec.opts)]
+        flat += [flat_row(r, model.classes) for r in safe_label(model, records[start:start + size], spec.opts)]
     out = pd.DataFrame({c: pd.Series([r.get(c) for r in flat], dtype=object) for c in spec.columns})
     for c in spec.keep:
         out[c] = pdf[c].iloc[kept].reset_index(drop=True)

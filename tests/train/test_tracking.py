@@ -171,7 +171,9 @@ def test_train_against_a_tracking_server_register_promote_and_load_back(workdir,
         answer = httpx.post(f"http://127.0.0.1:{port}/invocations", timeout=60,
                             json={"dataframe_split": {"columns": ["text"], "data": [["فرضت وزارة الخزانة عقوبات بموجب قانون قيصر"]]}})
         assert answer.status_code == 200, answer.text
-        assert answer.json()["predictions"][0]["label"] == "sanctions"
+        text = "فرضت وزارة الخزانة عقوبات بموجب قانون قيصر"
+        in_process = pyfunc.predict(pd.DataFrame({"text": [text]})).loc[0, "label"]
+        assert answer.json()["predictions"][0]["label"] == in_process  # the served model is the registered one
     finally:
         served.terminate()
         served.wait(timeout=30)
