@@ -81,7 +81,7 @@ def main() -> None:
     per_core = n / (score_s * cores)
     print(f"input: {n} articles, {mb:.1f} MB JSONL; model load {load_s:.2f}s; {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.1f}; Spark master {args.master} ({cores} task slots)\n")
-    print(f"| step | seconds | rows/s |\n|---|---|---|")
+    print("| step | seconds | rows/s |\n|---|---|---|")
     print(f"| single-process `mihwar predict` (run_batch, in process) | {one_s:.1f} | {one_rate:.0f} |")
     print(f"| JVM + SparkSession start | {jvm_s:.1f} | |")
     print(f"| spark-label, first job in the session | {first_s:.1f} | {n / first_s:.0f} |")

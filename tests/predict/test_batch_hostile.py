@@ -13,6 +13,7 @@ import unicodedata
 import pandas as pd
 
 from tests.conftest import mihwar
+from tests.predict.test_batch_runs import wait_for
 
 SANCTIONS = "أعلنت وزارة الخزانة الأمريكية فرض عقوبات جديدة بموجب قانون قيصر على رجال أعمال مرتبطين بالنظام السوري."
 DRUGS = "ضبطت السلطات الأردنية شحنة كبيرة من حبوب الكبتاغون المهربة من سوريا عبر الحدود."
@@ -151,22 +152,13 @@ def test_file_deleted_between_listing_and_reading(tmp_path, trained_model_dir):
                             stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdin.write(line(id="s1", text=DRUGS))
     proc.stdin.flush()
-    _wait_for(lambda: out.with_name("out.jsonl.lock").exists())
+    wait_for(lambda: out.with_name("out.jsonl.lock").exists())
     doomed.unlink()
     proc.stdin.close()
     assert proc.wait(timeout=120) == 3
     assert "Traceback" not in proc.stderr.read().decode()
     s1, gone = read_rows(out)
     assert s1["label"] == "drugs" and gone == {**gone, "id": str(doomed), "error": "cannot read: No such file or directory"}
-
-
-def _wait_for(condition, timeout=60.0):
-    import time
-
-    deadline = time.time() + timeout
-    while not condition():
-        assert time.time() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def test_csv_and_parquet_outputs_keep_score_columns_and_neutralize_formulas(tmp_path, trained_model_dir):

@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.predict.server_process import DRUGS, SMALL_LIMITS, article, started
 
