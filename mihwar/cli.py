@@ -298,7 +298,7 @@ def suggest(
         ids = sorted({aid for aid, _, _ in todo})
         cands = [Candidate(aid, 0, texts[aid], aid, sources[aid]) for aid in ids]
     else:
-        cands = paragraph_candidates(todo, sources)
+        cands = paragraph_candidates(todo, sources, texts)
     if not cands:
         fail("every paragraph of the corpora is labeled; add articles first (mihwar add PATH)", 1)
     topic_model = load_model(model)

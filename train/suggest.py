@@ -37,6 +37,7 @@ class Candidate:
     margin: float = 1.0
     lexicon_label: str = ""
     priority: float = 0.0
+    context: str = ""  # the whole article of a paragraph: the model's scope features read it
 
     @property
     def disagrees(self) -> bool:
@@ -110,20 +111,24 @@ def choose(cands: list[Candidate], limit: int, seed: int, per_article: int = 3, 
 
 
 def lexicon_counts(texts: Sequence[str], lexicon: dict[str, list[str]] | None) -> tuple[np.ndarray, list[str]]:
-    """Per text, how strongly it uses each topic's terms (`LexiconFeatures`, weight 1)."""
+    """Per text, how strongly it uses each topic's terms: log(1 + matches), as the model's lexicon feature."""
     if not lexicon:
         return np.zeros((len(texts), 0)), []
-    from predict.features import LexiconFeatures
+    from predict.features import TermFeatures
+    from predict.text import normalize_arabic
 
-    feats = LexiconFeatures(lexicon).fit([])
-    return feats.transform(list(texts)).toarray(), list(feats.topics_)
+    terms = TermFeatures.build(lexicon, None)
+    counts = [terms.vector(normalize_arabic(t), None) for t in texts]
+    return np.array(counts, dtype=float).reshape(len(texts), len(terms.lexicon)), [t for t, _ in terms.lexicon]
 
 
-def paragraph_candidates(items: list[tuple[str, int, str]], sources: dict[str, str]) -> list[Candidate]:
-    """Candidates for (article id, paragraph index, paragraph) triples."""
+def paragraph_candidates(items: list[tuple[str, int, str]], sources: dict[str, str],
+                         articles: dict[str, str] | None = None) -> list[Candidate]:
+    """Candidates for (article id, paragraph index, paragraph) triples; ``articles`` maps id -> whole text."""
     from predict.text import paragraph_hash
 
-    return [Candidate(aid, i, p, paragraph_hash(p), sources.get(aid, "")) for aid, i, p in items]
+    articles = articles or {}
+    return [Candidate(aid, i, p, paragraph_hash(p), sources.get(aid, ""), context=articles.get(aid, "")) for aid, i, p in items]
 
 
 def rank(cands: list[Candidate], model, lexicon: dict[str, list[str]] | None, limit: int, seed: int,
@@ -135,7 +140,8 @@ def rank(cands: list[Candidate], model, lexicon: dict[str, list[str]] | None, li
         preds = model.predict_articles([c.text for c in cands])
         probs = np.array([[p.scores[k] for k in model.classes] for p in preds])
     else:
-        probs = model.paragraph_probs([c.text for c in cands])
+        contexts = [c.context or c.text for c in cands]  # a paragraph is read with its article, as in training
+        probs = model.paragraph_probs([c.text for c in cands], contexts)
     counts, topics = lexicon_counts([c.text for c in cands], lexicon)
     score_candidates(cands, probs, model.classes, counts, topics, model.other_label)
     return choose(cands, limit, seed, per_article, strategy)

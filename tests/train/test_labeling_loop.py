@@ -110,3 +110,27 @@ def test_unlabeled_skips_labeled_paragraphs_and_whole_articles():
     rows = [{"article_id": "x", "paragraph_hash": paragraph_hash(P), "label": "drugs"},
             {"article_id": "y", "label": "other", "level": "article"}]
     assert unlabeled(articles, rows) == [("x", 1, segment_article(articles["x"])[1])]
+
+
+def test_lexicon_counts_match_the_models_lexicon_feature():
+    from train.suggest import lexicon_counts
+
+    counts, topics = lexicon_counts([P, Q, "نص لا علاقة له"], {"drugs": ["الكبتاغون"], "sanctions": ["عقوبات", "الخزانة"]})
+    assert topics == ["drugs", "sanctions"]
+    assert np.allclose(counts, np.log1p([[1, 2], [0, 0], [0, 0]]))
+
+
+def test_suggest_command_writes_tasks_offline_with_a_trained_model(workdir, trained_model_dir):
+    """`mihwar suggest` end to end, as a user runs it before opening Label Studio."""
+    from tests.conftest import mihwar
+
+    refused = mihwar("suggest", "configs/default.yaml", "--model", str(trained_model_dir), cwd=workdir, check=False)
+    assert refused.returncode == 1 and "every paragraph of the corpora is labeled" in refused.stderr
+    mihwar("add", "data/samples/un_ceasefire_vote.txt", cwd=workdir)
+    n = len(segment_article((workdir / "data/samples/un_ceasefire_vote.txt").read_text(encoding="utf-8")))
+    args = ["suggest", "configs/default.yaml", "--model", str(trained_model_dir), "--limit", "50", "--per-article", "50", "--seed", "3"]
+    out = mihwar(*args, "--output", "out/tasks.json", cwd=workdir)
+    tasks = json.loads((workdir / "out/tasks.json").read_text(encoding="utf-8"))
+    assert len(tasks) == n and len(out.stdout.strip().splitlines()) == n  # every new paragraph, once
+    assert "Traceback" not in out.stderr and (workdir / "out/labeling_config.xml").is_file()
+    assert mihwar(*args, "--output", "out/again.json", cwd=workdir).stdout == out.stdout  # a seed gives one batch
