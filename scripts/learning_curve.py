@@ -6,10 +6,12 @@ random; after each round retrain (the configured linear model, C fixed) and scor
 fixed held-out split. Several seeds give the spread. The labels of the pool are only revealed
 when a paragraph is chosen, as an annotator would reveal them.
 
-Start set: the first annotated corpus (the seed articles) when another corpus also has
-labels; otherwise ``--start-per-class`` paragraphs per class drawn from the pool. Held-out:
-30% of articles by a stable hash when there are at least 20 topical articles, else 30% of
-paragraphs (five seed articles cannot be split by article without losing whole topics).
+Start set: ``--start-per-class`` paragraphs per class drawn from the pool (by seed), plus the
+whole first annotated corpus (the seed articles) when another corpus also has labels.
+Held-out: 30% of articles by a salted stable hash when there are at least 20 topical
+articles (the seed articles stay in the pool), else 30% of paragraphs. It is drawn from the
+training part only: the corpora's fixed test split is never read. Macro-F1 is over the
+classes the held-out split has.
 
     python scripts/learning_curve.py configs/default.yaml   # -> reports/learning_curve/{csv,json,png}
 """
@@ -28,68 +30,89 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from predict.linear import LinearScorer  # noqa: E402
 from predict.model import TopicModel  # noqa: E402
 from train.config import load_config, load_lexicon  # noqa: E402
-from train.linear import build_pipeline  # noqa: E402
+from train.linear import build_pipeline, export_scorer  # noqa: E402
 from train.prepare import collect_examples  # noqa: E402
 from train.suggest import Candidate, rank  # noqa: E402
+from train.train import term_features  # noqa: E402
 
 
 def stable_fraction(key: str) -> float:
     return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 16**8
 
 
-def split(examples, other_label):
-    """Fixed held-out split, by article when there are enough topical articles."""
+def split(examples, other_label, first_corpus=""):
+    """Fixed held-out split, by article when there are enough topical articles.
+
+    The hash is salted: the corpus's own test split (`holdout_fraction`) uses the unsalted one, and
+    the examples here are what is left of it. With more than one corpus the first (the seed
+    articles, the start set) stays whole in the pool.
+    """
     topical_articles = {e.article_id for e in examples if e.label != other_label}
     by_article = len(topical_articles) >= 20
     key = (lambda e: e.article_id) if by_article else (lambda e: f"{e.article_id}#{e.paragraph_index}")
-    test = [e for e in examples if stable_fraction(key(e)) < 0.3]
-    rest = [e for e in examples if stable_fraction(key(e)) >= 0.3]
-    return rest, test, "article" if by_article else "paragraph"
+    several = len({e.origin for e in examples}) > 1 and any(e.origin == first_corpus for e in examples)
+    held = lambda e: stable_fraction("learning-curve:" + key(e)) < 0.3 and not (several and e.origin == first_corpus)  # noqa: E731
+    return [e for e in examples if not held(e)], [e for e in examples if held(e)], "article" if by_article else "paragraph"
 
 
-def start_set(rest, classes, per_class, seed):
-    corpora = {e.origin for e in rest if e.origin.startswith("corpus")}
-    if len(corpora) > 1:  # seeds + another annotated corpus: start from the seeds
-        first = sorted(corpora)[0]
-        return [i for i, e in enumerate(rest) if e.origin == first]
+def corpus_name(path: Path) -> str:
+    """The name `train.corpus` gives a corpus (its `Example.origin`): folder name, or the JSONL's folder."""
+    return path.stem if path.suffix != ".jsonl" else (path.stem if path.stem != "articles" else path.parent.name)
+
+
+def start_set(rest, classes, per_class, seed, first_corpus):
+    """``per_class`` paragraphs per class drawn (seeded) from the pool, plus the whole first corpus
+    (the seed articles) when the pool holds more than one corpus: each seed starts elsewhere."""
     rng = np.random.default_rng(seed)
-    chosen = []
+    several = len({e.origin for e in rest}) > 1 and any(e.origin == first_corpus for e in rest)
+    chosen = [i for i, e in enumerate(rest) if several and e.origin == first_corpus]
+    taken = set(chosen)
     for c in classes:
-        idx = [i for i, e in enumerate(rest) if e.label == c]
-        chosen += list(rng.choice(idx, size=min(per_class, len(idx)), replace=False))
+        idx = [i for i, e in enumerate(rest) if e.label == c and i not in taken]
+        if idx:
+            chosen += list(rng.choice(idx, size=min(per_class, len(idx)), replace=False))
     return sorted(int(i) for i in chosen)
 
 
-def fit(config, lexicon, texts, labels, seed, C):
-    pipe = build_pipeline(config.features, config.model, C, seed, lexicon).fit(texts, labels)
-    return TopicModel(LinearScorer(pipe), {"classes": [str(c) for c in pipe.classes_], "other_label": config.data.other_label})
+def unit(e):
+    """What the model reads: the paragraph and its whole article."""
+    return (e.text, e.context or e.text)
+
+
+def fit(config, terms, units, labels, seed, C):
+    pipe = build_pipeline(config.features, config.model, C, seed, terms).fit(units, labels)
+    scorer = export_scorer(pipe, terms)
+    return TopicModel(scorer, {"classes": list(scorer.classes), "other_label": config.data.other_label})
 
 
 def macro_f1(model, test, classes):
     from sklearn.metrics import f1_score
 
-    probs = model.paragraph_probs([e.text for e in test])
+    probs = model.paragraph_probs([e.text for e in test], [e.context or e.text for e in test])
     pred = [model.classes[i] for i in probs.argmax(axis=1)]
-    return float(f1_score([e.label for e in test], pred, labels=classes, average="macro", zero_division=0))
+    present = [c for c in classes if any(e.label == c for e in test)]  # a class the split lacks has no F1
+    return float(f1_score([e.label for e in test], pred, labels=present, average="macro", zero_division=0))
 
 
 def simulate(config, lexicon, rest, test, strategy, seed, args):
-    labeled = set(start_set(rest, config.classes, args.start_per_class, seed))
+    first = corpus_name(Path(config.data.corpora[0].path)) if config.data.corpora else ""
+    labeled = set(start_set(rest, config.classes, args.start_per_class, seed, first))
+    terms = term_features(config)
     curve = []
     for r in range(args.rounds + 1):
-        texts = [rest[i].text for i in sorted(labeled)]
+        units = [unit(rest[i]) for i in sorted(labeled)]
         labels = [rest[i].label for i in sorted(labeled)]
-        model = fit(config, lexicon, texts, labels, seed, args.C)
+        model = fit(config, terms, units, labels, seed, args.C)
         curve.append({"strategy": strategy, "seed": seed, "round": r, "n_labeled": len(labeled),
                       "macro_f1": round(macro_f1(model, test, config.classes), 4),
                       "label_mix": dict(Counter(labels))})
         if r == args.rounds:
             break
         pool = [i for i in range(len(rest)) if i not in labeled]
-        cands = [Candidate(rest[i].article_id, rest[i].paragraph_index, rest[i].text, str(i), rest[i].origin) for i in pool]
+        cands = [Candidate(rest[i].article_id, rest[i].paragraph_index, rest[i].text, str(i), rest[i].origin, context=rest[i].context)
+                 for i in pool]
         chosen = rank(cands, model, lexicon, args.batch, seed, args.per_article, strategy)
         labeled |= {int(c.key) for c in chosen}
     return curve
@@ -131,8 +154,8 @@ def plot(summary, path):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("config", nargs="?", default="configs/default.yaml")
-    ap.add_argument("--rounds", type=int, default=6)
-    ap.add_argument("--batch", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=20)
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--start-per-class", type=int, default=3)
     ap.add_argument("--per-article", type=int, default=3)
@@ -142,7 +165,8 @@ def main() -> None:
     config = load_config(args.config)
     lexicon = load_lexicon(config.features.lexicon, config.data.labels) if config.features.lexicon else None
     examples = [e for e in collect_examples(config) if e.split == "train"]
-    rest, test, split_kind = split(examples, config.data.other_label)
+    first = corpus_name(Path(config.data.corpora[0].path)) if config.data.corpora else ""
+    rest, test, split_kind = split(examples, config.data.other_label, first)
     rows = []
     for seed in range(args.seeds):
         for strategy in ("suggest", "random"):
