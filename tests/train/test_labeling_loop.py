@@ -134,3 +134,21 @@ def test_suggest_command_writes_tasks_offline_with_a_trained_model(workdir, trai
     assert len(tasks) == n and len(out.stdout.strip().splitlines()) == n  # every new paragraph, once
     assert "Traceback" not in out.stderr and (workdir / "out/labeling_config.xml").is_file()
     assert mihwar(*args, "--output", "out/again.json", cwd=workdir).stdout == out.stdout  # a seed gives one batch
+
+
+def test_learning_curve_simulation_runs_on_the_shipped_corpora(tmp_path):
+    """`make learning-curve` in one short round: the held-out split is apart from the corpus test split."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    out = tmp_path / "lc"
+    proc = subprocess.run([sys.executable, "scripts/learning_curve.py", "configs/default.yaml", "--seeds", "1", "--rounds", "1",
+                           "--batch", "5", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads((out / "learning_curve.json").read_text(encoding="utf-8"))
+    assert report["split"] == "article" and report["test"] > 100 and report["test_labels"]["counter_isis"] > 0
+    rounds = report["summary"]["suggest"]
+    assert [r["n_labeled"] - rounds[0]["n_labeled"] for r in rounds] == [0, 5]
+    assert (out / "learning_curve.png").stat().st_size > 0
