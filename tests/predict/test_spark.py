@@ -57,6 +57,42 @@ def test_worker_turns_every_bad_row_into_an_error_row(trained_model_dir):
     assert out["error"][0] is None and out["label"][0] in model.classes
 
 
+def test_worker_reads_a_csv_file_as_mihwar_predict_does(tmp_path, trained_model_dir):
+    """The executor side alone: a whole CSV file's bytes give the rows `read_csv` + `label_records` give."""
+    from predict.artifact import load_model
+    from predict.batch import BatchOptions, label_records
+    from predict.spark_worker import CONTENT, FILE, WorkerSpec, csv_frames
+    from predict.tables import ReadOptions, read_csv
+    from predict.writers import flat_row
+
+    model = load_model(str(trained_model_dir))
+    path = tmp_path / "a b.csv"
+    path.write_bytes(f"id,text\nok,{SANCTIONS}\n".encode() + HOSTILE_CSV_ROWS)  # the hostile rows from line 3
+    pdf = pd.DataFrame({CONTENT: [path.read_bytes()], FILE: ["file:" + str(path).replace(" ", "%20")], "year": [2021]})
+    spec = WorkerSpec("csv", model.classes, BatchOptions(max_chars=MAX_CHARS), keep=["year"])
+    out = pd.concat(list(csv_frames(model, pdf, spec)), ignore_index=True)
+    expected = [flat_row(r, model.classes)
+                for r in label_records(model, list(read_csv(path, ReadOptions())), BatchOptions(max_chars=MAX_CHARS))]
+    assert out.drop(columns="year").to_dict("records") == expected
+    assert out["year"].tolist() == [2021] * len(expected) and out["year"].dtype == "int64"
+    by = out.set_index("id")["error"]
+    assert by[f"{path}:9"].startswith("malformed CSV row at line 9: ") and "unterminated quote" in by[f"{path}:9"]
+    assert by[f"{path}:10"] == f"no 'text' value ({path}:10)" and by["short-1"] == f"no 'text' value ({path}:4)"
+    assert by[f"{path}:6"] == f"undecodable bytes in this row (not valid in the file's encoding) ({path}:6)"
+    assert by["after-1"] is None and by["extra-1"] is None and len(out) == 8
+
+
+SANCTIONS = "فرضت وزارة الخزانة الأمريكية عقوبات جديدة على رجال أعمال سوريين مرتبطين بنظام الأسد بموجب قانون قيصر"
+HOSTILE_CSV_ROWS = ("\n"  # line 3: blank, no row
+                    "short-1\n"  # line 4: one cell
+                    "extra-1,نص عربي عن العقوبات,surplus,cells\n").encode() + (
+                    b"bytes-1,\xff\xfe broken\n"  # line 6: not UTF-8
+                    b'crlf-1,"a quoted\r\nline in English"\r\n'  # lines 7-8
+                    b'unterminated-1,"never closed\n'  # line 9: its quote seems to close on line 11, before a letter
+                    b',""\n') + (  # line 10: read again after the malformed row; no id, no text
+                    'after-1,"نص عربي\nعلى سطرين"\n').encode()
+
+
 _PARAGRAPHS: list[str] = []
 
 
