@@ -213,18 +213,36 @@ def test_spark_matches_predict_on_parquet_and_csv(tmp_path, spark, trained_model
     assert summary.partition_by == ["year"] and len(got) == len(table)
     assert_same_rows(got.drop(columns="year"), single_machine(tmp_path, trained_model_dir, pq_dir), classes)
 
-    csv_path = tmp_path / "in.csv"  # quoted newlines inside the texts
-    # Known gap: a CSV row without an id is named FILE:LINE by `mihwar predict` (physical line, quoted
-    # newlines counted) but FILE:RECORD by Spark, so the CSV comparison gives every row an id.
-    with_ids = table.drop(columns="year").assign(id=[i if i is not None else f"noid{n}" for n, i in enumerate(table["id"])])
-    with_ids.to_csv(csv_path, index=False, encoding="utf-8-sig")
-    run_spark_label(spark, str(csv_path), str(tmp_path / "csv_out"), str(trained_model_dir), BatchOptions(max_chars=MAX_CHARS))
+    csv_dir = tmp_path / "csv"  # quoted newlines in the texts, rows without an id, hostile rows, two encodings
+    (csv_dir / "year=2020").mkdir(parents=True)
+    (csv_dir / "year=2021").mkdir()
+    body = table.drop(columns="year")
+    head = body.iloc[:200].to_csv(index=False).encode("utf-8-sig")
+    main = csv_dir / "year=2020" / "a.csv"
+    main.write_bytes(head + HOSTILE_CSV_ROWS + body.iloc[200:].to_csv(index=False, header=False).encode())
+    arabic = [(f"w{i}" if i % 3 else None, t) for i in range(40) if _cp1256(t := article(i)) and len(t) < MAX_CHARS]
+    pd.DataFrame(arabic, columns=["id", "text"]).to_csv(csv_dir / "year=2021" / "b.csv", index=False, encoding="cp1256")
+    summary = run_spark_label(spark, str(csv_dir), str(tmp_path / "csv_out"), str(trained_model_dir),
+                              BatchOptions(max_chars=MAX_CHARS))  # the format from the folder's files
     got = pd.read_parquet(tmp_path / "csv_out")
-    local = single_machine(tmp_path, trained_model_dir, csv_path)
-    assert len(got) == len(with_ids) == len(local)
-    named = lambda df: df[~df["id"].astype(str).str.startswith(str(csv_path))]  # noqa: E731  rows still named by position
-    assert len(named(got)) == len(named(local)) > 300
+    local = single_machine(tmp_path, trained_model_dir, csv_dir)
+    assert summary.partition_by == ["year"] and len(arabic) > 20
+    assert len(got) == len(local) == len(table) + 7 + len(arabic)  # 7 hostile rows; a blank line is no row
+    assert_same_rows(got.drop(columns="year"), local, classes)  # every row, error messages and FILE:LINE ids included
+    by = got.set_index("id")
+    malformed = head.count(b"\n") + 7  # the physical line, quoted newlines of earlier rows counted
+    assert by.loc[f"{main}:{malformed}", "error"].startswith(f"malformed CSV row at line {malformed}: ")
+    assert by.loc[f"{main}:{malformed + 1}", "error"] == f"no 'text' value ({main}:{malformed + 1})"
+    assert by.loc[f"{main}:{malformed - 3}", "error"].startswith("undecodable bytes in this row")
+    assert by.loc["after-1", "year"] == 2020 and pd.isna(by.loc["after-1", "error"])
+    no_id = got[got["id"].str.startswith(str(csv_dir))]  # rows named by their place, as on one machine
+    assert len(no_id) == len(local[local["id"].str.startswith(str(csv_dir))]) > 10
+    assert set(got.loc[got["id"].str.startswith("w"), "year"]) == {2021}
+    assert got.loc[got["year"] == 2021, "error"].isna().all()  # Windows-1256 is read as mihwar predict reads it
+
+
+def _cp1256(text: str) -> bool:
     try:
-        assert_same_rows(named(got), named(local), classes)
-    except AssertionError as exc:  # known gap since the hardened CSV reader landed; see the issue 14 note
-        pytest.xfail(f"CSV error wording differs between Spark and mihwar predict for empty/list cells: {exc}")
+        return bool(text.encode("cp1256"))
+    except UnicodeEncodeError:
+        return False
