@@ -246,3 +246,19 @@ def _cp1256(text: str) -> bool:
         return bool(text.encode("cp1256"))
     except UnicodeEncodeError:
         return False
+
+
+def test_spark_refuses_a_csv_file_too_big_to_read_whole(tmp_path, spark, trained_model_dir, monkeypatch):
+    """A CSV file is read whole by one task: one over the limit stops the job before any work, naming the file."""
+    from predict import spark_label
+    from predict.batch import BatchOptions
+    from predict.readers import InputError
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "small.csv").write_text(f"id,text\na,{SANCTIONS}\n", encoding="utf-8")
+    big = tmp_path / "in" / "big.csv"
+    big.write_text(f"id,text\nb,{SANCTIONS}\n" * 20, encoding="utf-8")
+    monkeypatch.setattr(spark_label, "CSV_MAX_BYTES", 1000)
+    with pytest.raises(InputError, match=rf"big\.csv: {big.stat().st_size} bytes; Spark reads each CSV file whole"):
+        spark_label.run_spark_label(spark, str(tmp_path / "in"), str(tmp_path / "out"), str(trained_model_dir), BatchOptions())
+    assert not (tmp_path / "out").exists()
