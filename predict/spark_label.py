@@ -20,9 +20,10 @@ from typing import Any
 
 from predict.batch import BatchOptions
 from predict.readers import InputError
-from predict.spark_worker import BLOCK, FILE, ROW, WorkerSpec, make_mapper
+from predict.spark_worker import BLOCK, CONTENT, FILE, ROW, WorkerSpec, make_mapper
 
 FORMATS = ("jsonl", "csv", "parquet")
+CSV_MAX_BYTES = 2**31 - 1  # Spark's binaryFile source reads files up to this size, each whole in one task
 _PARTITION_DIR = re.compile(r"^([^=/]+)=([^/]*)$")
 
 
@@ -78,27 +79,55 @@ def input_format(path: str, fmt: str | None) -> str:
     raise InputError(f"{path}: cannot tell its format; name it with --input-format ({', '.join(FORMATS)})")
 
 
+def _reader(spark, path: str, fmt: str):
+    """A fresh reader; for a folder, only its files of that format."""
+    reader = spark.read
+    if Path(path.rstrip("/")).suffix.lower().lstrip(".") != fmt:
+        reader = reader.option("pathGlobFilter", f"*.{fmt}")
+    return reader
+
+
 def read_input(spark, path: str, fmt: str, opts: BatchOptions):
-    """Input rows with where each came from (file, split start, row id); JSONL stays raw lines."""
+    """Input rows with where each came from (file, split start, row id); JSONL stays raw lines, CSV whole files."""
     from pyspark.sql import functions as F
 
-    reader = spark.read
-    if Path(path.rstrip("/")).suffix.lower().lstrip(".") != fmt:  # a folder: only its files of that format
-        reader = reader.option("pathGlobFilter", f"*.{fmt}")
+    if fmt == "csv":
+        return read_csv_files(spark, path, opts)
     if fmt == "jsonl":  # parsed in Python, so a broken line or a non-string text is reported as on one machine
-        df = reader.text(path)
-    elif fmt == "csv":  # every value a string, quoted newlines allowed, as csv.DictReader reads it
-        df = reader.options(header=True, multiLine=True, escape='"', encoding="UTF-8").csv(path)
+        df = _reader(spark, path, fmt).text(path)
     else:
-        df = reader.parquet(path)
+        df = _reader(spark, path, fmt).parquet(path)
     df = df.select("*", F.col("_metadata.file_path").alias(FILE), F.col("_metadata.file_block_start").alias(BLOCK),
                    F.monotonically_increasing_id().alias(ROW))
-    df = df.toDF(*[c.lstrip("\ufeff") for c in df.columns])  # a UTF-8 BOM in a CSV header
-    if fmt != "jsonl":
+    if fmt == "parquet":
         if opts.text_column not in df.columns:
             raise InputError(f"{path}: no {opts.text_column!r} column (columns: {df.columns[:-3]}); name it with --text-column")
         if opts.id_column in df.columns:  # ids are text in every output
             df = df.withColumn(opts.id_column, F.col(opts.id_column).cast("string"))
+    return df
+
+
+def read_csv_files(spark, path: str, opts: BatchOptions):
+    """One row per CSV file, its bytes in ``content``, parsed on the executor by `mihwar predict`'s CSV reader.
+
+    A CSV record may span lines, so a file cannot be split and its rows can only be
+    numbered by physical line from its start; reading it whole in Python gives the
+    same rows, line numbers and error messages as on one machine. The header is
+    checked here first (Spark reads only the first record), so a missing text
+    column stops the job before any work, as `mihwar predict` does.
+    """
+    from pyspark.sql import functions as F
+
+    header = _reader(spark, path, "csv").options(header=True, multiLine=True, escape='"').csv(path).columns
+    columns = [c.lstrip("\ufeff") for c in header]  # a UTF-8 BOM in the header
+    if opts.text_column not in columns:
+        raise InputError(f"{path}: no {opts.text_column!r} column (columns: {columns}); name it with --text-column")
+    df = _reader(spark, path, "csv").format("binaryFile").load(path)
+    df = df.select("*", F.col("_metadata.file_path").alias(FILE))
+    too_big = df.where(F.col("length") > CSV_MAX_BYTES).select(FILE, "length").limit(3).collect()
+    if too_big:
+        raise InputError(f"{too_big[0][FILE]}: {too_big[0]['length']} bytes; Spark reads each CSV file whole, "
+                         f"up to {CSV_MAX_BYTES} bytes: split it into smaller files or convert it to Parquet or JSONL")
     return df
 
 
@@ -159,9 +188,9 @@ def run_spark_label(spark, input_path: str, output: str, model_uri: str, opts: B
     model_file, classes = ship_model(spark, model_uri)
     df = read_input(spark, input_path, fmt, opts)
     keep = partition_columns(df)
-    spec = WorkerSpec(fmt, classes, opts, keep, line_starts(df, first=2 if fmt == "csv" else 1))
-    needed = ["value"] if fmt == "jsonl" else [c for c in (opts.text_column, opts.id_column) if c in df.columns]
-    rows = df.select(*dict.fromkeys(needed + keep + [FILE, BLOCK, ROW]))
+    spec = WorkerSpec(fmt, classes, opts, keep, line_starts(df, first=1) if fmt != "csv" else {})
+    needed = {"jsonl": ["value"], "csv": [CONTENT]}.get(fmt) or [c for c in (opts.text_column, opts.id_column) if c in df.columns]
+    rows = df.select(*dict.fromkeys(needed + keep + [c for c in (FILE, BLOCK, ROW) if c in df.columns]))
     labeled = rows.mapInPandas(make_mapper(model_file, spec), output_schema(spec, df))
     labeled.write.mode("overwrite" if overwrite else "errorifexists").partitionBy(*keep).parquet(output)
     summary = SparkSummary(partition_by=keep, output=output)

@@ -3,25 +3,31 @@
 Runs inside Spark's Python workers through ``mapInPandas``; imports neither
 pyspark nor anything heavy beyond pandas. Every row goes through the same
 ``Record`` -> ``label_records`` -> ``flat_row`` path as `mihwar predict`, so
-labels, scores and error messages are those of one machine. The model is
-loaded once per Python worker and kept in a module-level cache.
+labels, scores and error messages are those of one machine. A CSV file arrives
+whole (one input row per file) and is read by `mihwar predict`'s own CSV
+reader, so its rows are checked, numbered by physical line and reported alike.
+The model is loaded once per Python worker and kept in a module-level cache.
 """
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable, Iterator
 from urllib.parse import unquote
 
 import pandas as pd
 
-from predict.batch import BatchOptions, label_records, make_row
+from predict.batch import BatchOptions, chunks, label_records, make_row
 from predict.model import TopicModel
 from predict.readers import ReadOptions, Record
-from predict.tables import json_line_record, table_record
+from predict.tables import json_line_record, read_csv_stream, table_record
 from predict.writers import flat_row
 
 FILE, BLOCK, ROW = "_mihwar_file", "_mihwar_block", "_mihwar_row"  # where each input row came from
+CONTENT = "content"  # a whole CSV file's bytes (Spark's binaryFile source)
+CSV_FRAME_ROWS = 10_000  # output rows per pandas frame for a CSV file (Arrow's default batch size)
 BASE_COLUMNS = ["id", "label", "confidence", "not_arabic", "error"]  # flat_row's order, scores after
 
 _MODELS: dict[str, TopicModel] = {}
@@ -40,7 +46,7 @@ def cached_model(path: str) -> TopicModel:
 class WorkerSpec:
     """Everything a worker needs, small enough to ship in the task closure."""
 
-    fmt: str  # jsonl, csv or parquet
+    fmt: str  # jsonl or parquet (one input row per row), csv (one input row per file)
     classes: list[str]
     opts: BatchOptions
     keep: list[str] = field(default_factory=list)  # partition columns, passed through
@@ -67,7 +73,7 @@ def json_record(line: str, where: str, opts: ReadOptions) -> Record | None:
 
 
 def batch_records(pdf: pd.DataFrame, spec: WorkerSpec) -> tuple[list[Record], list[int]]:
-    """The records of one batch and the positions they came from (blank JSONL lines are skipped)."""
+    """The records of one JSONL or Parquet batch and the positions they came from (blank JSONL lines are skipped)."""
     read = ReadOptions(spec.opts.text_column, spec.opts.id_column)
     files, blocks, rows = pdf[FILE].tolist(), pdf[BLOCK].tolist(), pdf[ROW].tolist()
     if spec.fmt == "jsonl":
@@ -82,8 +88,8 @@ def batch_records(pdf: pd.DataFrame, spec: WorkerSpec) -> tuple[list[Record], li
             record = json_record(lines[i] or "", where, read)
             if record is None:
                 continue
-        else:  # CSV: an empty cell is no value, as csv.DictReader + `or None` reads it
-            record = table_record(ids[i], (texts[i] or None) if spec.fmt == "csv" else texts[i], where, read)
+        else:
+            record = table_record(ids[i], texts[i], where, read)
         records.append(record)
         kept.append(i)
     return records, kept
@@ -103,17 +109,35 @@ def safe_label(model: TopicModel, records: list[Record], opts: BatchOptions) -> 
         return rows
 
 
-def label_frame(model: TopicModel, pdf: pd.DataFrame, spec: WorkerSpec) -> pd.DataFrame:
-    """Output rows of one input batch: the single-machine Parquet columns, plus partition columns."""
-    records, kept = batch_records(pdf, spec)
+def labeled_frame(model: TopicModel, records: list[Record], spec: WorkerSpec) -> pd.DataFrame:
+    """The single-machine Parquet columns of ``records``, scored ``chunk_size`` at a time."""
     flat: list[dict[str, Any]] = []
     size = max(spec.opts.chunk_size, 1)
     for start in range(0, len(records), size):
         flat += [flat_row(r, model.classes) for r in safe_label(model, records[start:start + size], spec.opts)]
-    out = pd.DataFrame({c: pd.Series([r.get(c) for r in flat], dtype=object) for c in spec.columns})
+    return pd.DataFrame({c: pd.Series([r.get(c) for r in flat], dtype=object) for c in spec.columns})
+
+
+def label_frame(model: TopicModel, pdf: pd.DataFrame, spec: WorkerSpec) -> pd.DataFrame:
+    """Output rows of one JSONL or Parquet input batch: the single-machine Parquet columns, plus partition columns."""
+    records, kept = batch_records(pdf, spec)
+    out = labeled_frame(model, records, spec)
     for c in spec.keep:
         out[c] = pdf[c].iloc[kept].reset_index(drop=True)
     return out
+
+
+def csv_frames(model: TopicModel, pdf: pd.DataFrame, spec: WorkerSpec) -> Iterator[pd.DataFrame]:
+    """Output rows of whole CSV files (one input row each), read by `mihwar predict`'s CSV reader, in file order."""
+    read = ReadOptions(spec.opts.text_column, spec.opts.id_column)
+    files, contents = pdf[FILE].tolist(), pdf[CONTENT].tolist()
+    for i in range(len(pdf)):
+        records = read_csv_stream(partial(io.BytesIO, contents[i]), local_name(files[i]), read)
+        for part in chunks(records, CSV_FRAME_ROWS):
+            out = labeled_frame(model, part, spec)
+            for c in spec.keep:  # the file's partition values on each of its rows
+                out[c] = pdf[c].iloc[[i] * len(out)].reset_index(drop=True)
+            yield out
 
 
 def make_mapper(model_file: str, spec: WorkerSpec) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
@@ -124,6 +148,9 @@ def make_mapper(model_file: str, spec: WorkerSpec) -> Callable[[Iterator[pd.Data
 
         model = cached_model(SparkFiles.get(model_file))
         for pdf in batches:
-            yield label_frame(model, pdf, spec)
+            if spec.fmt == "csv":
+                yield from csv_frames(model, pdf, spec)
+            else:
+                yield label_frame(model, pdf, spec)
 
     return label_batches

@@ -12,7 +12,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 from predict.decoding import DecodeError, find_invalid, safe_text, text_lines
 
@@ -95,19 +95,28 @@ def read_stdin(opts: ReadOptions) -> Iterator[Record]:
 
 def read_csv(path: Path, opts: ReadOptions) -> Iterator[Record]:
     """CSV rows in order; a malformed row (an unterminated quote) is reported and reading resumes on its next line."""
+    yield from read_csv_stream(lambda: open(path, "rb"), str(path), opts)
+
+
+def read_csv_stream(open_binary: Callable[[], BinaryIO], name: str, opts: ReadOptions) -> Iterator[Record]:
+    """CSV rows of the file that ``open_binary`` opens afresh (once more after each malformed row), named ``name``.
+
+    Shared by `mihwar predict` (a local file) and Spark (a file's bytes), so both
+    read, number (by physical line) and report every row the same way.
+    """
     csv.field_size_limit(sys.maxsize)
     start = 2  # physical line of the first data row
     while start:
-        start = yield from _csv_from(path, start, opts)
+        start = yield from _csv_from(open_binary, name, start, opts)
 
 
-def _csv_from(path: Path, start: int, opts: ReadOptions) -> Iterator[Record]:
+def _csv_from(open_binary: Callable[[], BinaryIO], name: str, start: int, opts: ReadOptions) -> Iterator[Record]:
     """Rows from physical line ``start``; returns the line to restart at after a malformed row, or 0 at the end."""
-    with open(path, "rb") as f:
+    with open_binary() as f:
         try:
             _, lines = text_lines(f)
         except DecodeError as exc:
-            yield Record(str(path), error=str(exc))
+            yield Record(name, error=str(exc))
             return 0
         columns = next(csv.reader([next(lines, "")]), [])
         for _ in range(start - 2):
@@ -120,11 +129,11 @@ def _csv_from(path: Path, start: int, opts: ReadOptions) -> Iterator[Record]:
             except StopIteration:
                 return 0
             except csv.Error as exc:
-                yield Record(f"{path}:{first}", error=f"malformed CSV row at line {first}: {exc} "
+                yield Record(f"{name}:{first}", error=f"malformed CSV row at line {first}: {exc} "
                                                      "(an unterminated quote?); reading goes on at the next line")
                 return first + 1
             if values:
-                yield _csv_row(columns, values, f"{path}:{first}", opts)
+                yield _csv_row(columns, values, f"{name}:{first}", opts)
 
 
 def _csv_row(columns: list[str], values: list[str], where: str, opts: ReadOptions) -> Record:

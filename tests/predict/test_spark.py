@@ -57,6 +57,42 @@ def test_worker_turns_every_bad_row_into_an_error_row(trained_model_dir):
     assert out["error"][0] is None and out["label"][0] in model.classes
 
 
+def test_worker_reads_a_csv_file_as_mihwar_predict_does(tmp_path, trained_model_dir):
+    """The executor side alone: a whole CSV file's bytes give the rows `read_csv` + `label_records` give."""
+    from predict.artifact import load_model
+    from predict.batch import BatchOptions, label_records
+    from predict.spark_worker import CONTENT, FILE, WorkerSpec, csv_frames
+    from predict.tables import ReadOptions, read_csv
+    from predict.writers import flat_row
+
+    model = load_model(str(trained_model_dir))
+    path = tmp_path / "a b.csv"
+    path.write_bytes(f"id,text\nok,{SANCTIONS}\n".encode() + HOSTILE_CSV_ROWS)  # the hostile rows from line 3
+    pdf = pd.DataFrame({CONTENT: [path.read_bytes()], FILE: ["file:" + str(path).replace(" ", "%20")], "year": [2021]})
+    spec = WorkerSpec("csv", model.classes, BatchOptions(max_chars=MAX_CHARS), keep=["year"])
+    out = pd.concat(list(csv_frames(model, pdf, spec)), ignore_index=True)
+    expected = [flat_row(r, model.classes)
+                for r in label_records(model, list(read_csv(path, ReadOptions())), BatchOptions(max_chars=MAX_CHARS))]
+    assert out.drop(columns="year").to_dict("records") == expected
+    assert out["year"].tolist() == [2021] * len(expected) and out["year"].dtype == "int64"
+    by = out.set_index("id")["error"]
+    assert by[f"{path}:9"].startswith("malformed CSV row at line 9: ") and "unterminated quote" in by[f"{path}:9"]
+    assert by[f"{path}:10"] == f"no 'text' value ({path}:10)" and by["short-1"] == f"no 'text' value ({path}:4)"
+    assert by[f"{path}:6"] == f"undecodable bytes in this row (not valid in the file's encoding) ({path}:6)"
+    assert by["after-1"] is None and by["extra-1"] is None and len(out) == 8
+
+
+SANCTIONS = "فرضت وزارة الخزانة الأمريكية عقوبات جديدة على رجال أعمال سوريين مرتبطين بنظام الأسد بموجب قانون قيصر"
+HOSTILE_CSV_ROWS = ("\n"  # line 3: blank, no row
+                    "short-1\n"  # line 4: one cell
+                    "extra-1,نص عربي عن العقوبات,surplus,cells\n").encode() + (
+                    b"bytes-1,\xff\xfe broken\n"  # line 6: not UTF-8
+                    b'crlf-1,"a quoted\r\nline in English"\r\n'  # lines 7-8
+                    b'unterminated-1,"never closed\n'  # line 9: its quote seems to close on line 11, before a letter
+                    b',""\n') + (  # line 10: read again after the malformed row; no id, no text
+                    'after-1,"نص عربي\nعلى سطرين"\n').encode()
+
+
 _PARAGRAPHS: list[str] = []
 
 
@@ -177,18 +213,52 @@ def test_spark_matches_predict_on_parquet_and_csv(tmp_path, spark, trained_model
     assert summary.partition_by == ["year"] and len(got) == len(table)
     assert_same_rows(got.drop(columns="year"), single_machine(tmp_path, trained_model_dir, pq_dir), classes)
 
-    csv_path = tmp_path / "in.csv"  # quoted newlines inside the texts
-    # Known gap: a CSV row without an id is named FILE:LINE by `mihwar predict` (physical line, quoted
-    # newlines counted) but FILE:RECORD by Spark, so the CSV comparison gives every row an id.
-    with_ids = table.drop(columns="year").assign(id=[i if i is not None else f"noid{n}" for n, i in enumerate(table["id"])])
-    with_ids.to_csv(csv_path, index=False, encoding="utf-8-sig")
-    run_spark_label(spark, str(csv_path), str(tmp_path / "csv_out"), str(trained_model_dir), BatchOptions(max_chars=MAX_CHARS))
+    csv_dir = tmp_path / "csv"  # quoted newlines in the texts, rows without an id, hostile rows, two encodings
+    (csv_dir / "year=2020").mkdir(parents=True)
+    (csv_dir / "year=2021").mkdir()
+    body = table.drop(columns="year")
+    head = body.iloc[:200].to_csv(index=False).encode("utf-8-sig")
+    main = csv_dir / "year=2020" / "a.csv"
+    main.write_bytes(head + HOSTILE_CSV_ROWS + body.iloc[200:].to_csv(index=False, header=False).encode())
+    arabic = [(f"w{i}" if i % 3 else None, t) for i in range(40) if _cp1256(t := article(i)) and len(t) < MAX_CHARS]
+    pd.DataFrame(arabic, columns=["id", "text"]).to_csv(csv_dir / "year=2021" / "b.csv", index=False, encoding="cp1256")
+    summary = run_spark_label(spark, str(csv_dir), str(tmp_path / "csv_out"), str(trained_model_dir),
+                              BatchOptions(max_chars=MAX_CHARS))  # the format from the folder's files
     got = pd.read_parquet(tmp_path / "csv_out")
-    local = single_machine(tmp_path, trained_model_dir, csv_path)
-    assert len(got) == len(with_ids) == len(local)
-    named = lambda df: df[~df["id"].astype(str).str.startswith(str(csv_path))]  # noqa: E731  rows still named by position
-    assert len(named(got)) == len(named(local)) > 300
+    local = single_machine(tmp_path, trained_model_dir, csv_dir)
+    assert summary.partition_by == ["year"] and len(arabic) > 20
+    assert len(got) == len(local) == len(table) + 7 + len(arabic)  # 7 hostile rows; a blank line is no row
+    assert_same_rows(got.drop(columns="year"), local, classes)  # every row, error messages and FILE:LINE ids included
+    by = got.set_index("id")
+    malformed = head.count(b"\n") + 7  # the physical line, quoted newlines of earlier rows counted
+    assert by.loc[f"{main}:{malformed}", "error"].startswith(f"malformed CSV row at line {malformed}: ")
+    assert by.loc[f"{main}:{malformed + 1}", "error"] == f"no 'text' value ({main}:{malformed + 1})"
+    assert by.loc[f"{main}:{malformed - 3}", "error"].startswith("undecodable bytes in this row")
+    assert by.loc["after-1", "year"] == 2020 and pd.isna(by.loc["after-1", "error"])
+    no_id = got[got["id"].str.startswith(str(csv_dir))]  # rows named by their place, as on one machine
+    assert len(no_id) == len(local[local["id"].str.startswith(str(csv_dir))]) > 10
+    assert set(got.loc[got["id"].str.startswith("w"), "year"]) == {2021}
+    assert got.loc[got["year"] == 2021, "error"].isna().all()  # Windows-1256 is read as mihwar predict reads it
+
+
+def _cp1256(text: str) -> bool:
     try:
-        assert_same_rows(named(got), named(local), classes)
-    except AssertionError as exc:  # known gap since the hardened CSV reader landed; see the issue 14 note
-        pytest.xfail(f"CSV error wording differs between Spark and mihwar predict for empty/list cells: {exc}")
+        return bool(text.encode("cp1256"))
+    except UnicodeEncodeError:
+        return False
+
+
+def test_spark_refuses_a_csv_file_too_big_to_read_whole(tmp_path, spark, trained_model_dir, monkeypatch):
+    """A CSV file is read whole by one task: one over the limit stops the job before any work, naming the file."""
+    from predict import spark_label
+    from predict.batch import BatchOptions
+    from predict.readers import InputError
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "small.csv").write_text(f"id,text\na,{SANCTIONS}\n", encoding="utf-8")
+    big = tmp_path / "in" / "big.csv"
+    big.write_text(f"id,text\nb,{SANCTIONS}\n" * 20, encoding="utf-8")
+    monkeypatch.setattr(spark_label, "CSV_MAX_BYTES", 1000)
+    with pytest.raises(InputError, match=rf"big\.csv: {big.stat().st_size} bytes; Spark reads each CSV file whole"):
+        spark_label.run_spark_label(spark, str(tmp_path / "in"), str(tmp_path / "out"), str(trained_model_dir), BatchOptions())
+    assert not (tmp_path / "out").exists()
