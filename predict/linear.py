@@ -60,14 +60,15 @@ class TfidfBlock:
         """Row and column of every in-vocabulary n-gram occurrence (one numpy array per word or text)."""
         if self.analyzer == "char_wb":
             words = [t.split() for t in norm_texts]
-            arrays = [self._char_wb_columns(w) for ws in words for w in ws]
+            cache = self._words  # most words are cached: look them up without a method call
+            arrays = [cache[w] if w in cache else self._char_wb_columns(w) for ws in words for w in ws]
             owners = np.repeat(np.arange(len(norm_texts)), [len(ws) for ws in words])
         else:
             arrays = [self._word_columns(t) for t in norm_texts]
             owners = np.arange(len(norm_texts))
         if not arrays:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        lengths = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
+        lengths = np.array([len(a) for a in arrays], dtype=np.int64)
         return np.repeat(owners, lengths), np.concatenate(arrays)
 
     def transform(self, norm_texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -75,11 +76,19 @@ class TfidfBlock:
         row, col = self._occurrences(norm_texts)
         if not len(row):
             return row, col, np.zeros(0)
-        uniq, counts = np.unique(row * len(self.idf) + col, return_counts=True)  # count repeats of (row, column)
+        uniq, counts = _count_repeats(row * len(self.idf) + col)  # count repeats of (row, column)
         row, col = uniq // len(self.idf), uniq % len(self.idf)
         val = (1.0 + np.log(counts)) * self.idf[col]
         norms = np.sqrt(np.bincount(row, weights=val * val, minlength=len(norm_texts)))
         return row, col, val / norms[row]
+
+
+def _count_repeats(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(keys, return_counts=True)``, about twice as fast here: keys come row by row, every
+    row's keys above the previous row's, and a stable sort (timsort) gallops through such runs."""
+    keys = np.sort(keys, kind="stable")
+    edges = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1], [True])))
+    return keys[edges[:-1]], np.diff(edges)
 
 
 class LinearScorer:
@@ -91,6 +100,7 @@ class LinearScorer:
         self.blocks = blocks
         self.terms = TermFeatures.from_json(spec["terms"]) if spec.get("terms") else None
         self.coef_t = np.ascontiguousarray(np.asarray(coef, dtype=np.float64).T)  # (n_features, n_outputs)
+        self.coef_rows = np.ascontiguousarray(self.coef_t.T)  # (n_outputs, n_features): one class's weights gathered at once
         self.intercept = np.asarray(intercept, dtype=np.float64)
         self.offsets = np.cumsum([0] + [len(b.idf) for b in blocks]).tolist()
         self.feature_names_cache: list[str] | None = None
@@ -106,9 +116,9 @@ class LinearScorer:
             cache: dict[str, tuple[list[float], float]] = {}
             ctx = contexts if contexts is not None else paragraphs
             feats = []
-            for p, a in zip(norm, ctx):
-                if a not in cache:
-                    cache[a] = self.terms.article_link(normalize_arabic(a))
+            for raw, p, a in zip(paragraphs, norm, ctx):
+                if a not in cache:  # a one-paragraph article is its own context: normalized already
+                    cache[a] = self.terms.article_link(p if a == raw else normalize_arabic(a))
                 feats.append(self.terms.vector(p, cache[a]))
             dense = np.asarray(feats, dtype=np.float64).reshape(len(norm), -1)
         return norm, np.concatenate(rows), np.concatenate(cols), np.concatenate(vals), dense
@@ -120,9 +130,8 @@ class LinearScorer:
             return np.zeros((0, len(self.classes)))
         _, row, col, val, dense = self._design(paragraphs, contexts)
         out = np.tile(self.intercept, (n, 1))
-        contrib = self.coef_t[col] * val[:, None]
-        for k in range(out.shape[1]):
-            out[:, k] += np.bincount(row, weights=contrib[:, k], minlength=n)
+        for k, weights in enumerate(self.coef_rows):
+            out[:, k] += np.bincount(row, weights=weights[col] * val, minlength=n)
         if dense is not None:
             out += dense @ self.coef_t[self.offsets[-1]:]
         if out.shape[1] == 1:  # binary problems give one column: the positive class

@@ -31,7 +31,8 @@ _INVISIBLE = re.compile(
     "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
     "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
 )
-_ARABIC_LETTER = re.compile("[\u0621-\u064a]")
+_ARABIC_LETTERS = re.compile("[\u0621-\u064a]+")
+_NOT_LETTER = re.compile(r"[\W\d_]+")  # keeps every letter, and numerals such as "²" that are not letters
 
 MIN_PARAGRAPH_WORDS = 5
 
@@ -73,13 +74,25 @@ def is_blank(text: str | None) -> bool:
     return not text or not strip_invisible(text).strip()
 
 
+def letter_counts(text: str) -> tuple[int, int]:
+    """Letters (characters with ``str.isalpha``) in ``text``, and how many of them are Arabic (U+0621-U+064A).
+
+    Counted in C rather than character by character in Python: removing ``[\\W\\d_]`` keeps
+    every letter plus a few numerals (superscripts, fractions, Roman numerals), so when
+    what remains is all letters its length is the count; otherwise the remains are
+    counted one by one. Every character of the Arabic range is a letter (a test checks both).
+    """
+    kept = _NOT_LETTER.sub("", text)
+    letters = len(kept) if kept.isalpha() else sum(map(str.isalpha, kept))
+    return letters, len(kept) - len(_ARABIC_LETTERS.sub("", kept))
+
+
 def has_arabic(text: str, min_share: float = 0.3) -> bool:
     """True when at least ``min_share`` of the letters in ``text`` are Arabic."""
-    letters = [c for c in text if c.isalpha()]
+    letters, arabic = letter_counts(text)
     if not letters:
         return False
-    arabic = sum(1 for c in letters if _ARABIC_LETTER.match(c))
-    return arabic / len(letters) >= min_share
+    return arabic / letters >= min_share
 
 
 def is_furniture(line: str) -> bool:

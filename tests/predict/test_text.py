@@ -1,6 +1,8 @@
+import random
+import re
 from pathlib import Path
 
-from predict.text import has_arabic, normalize_arabic, paragraph_hash, paragraphs_or_whole, segment_article
+from predict.text import has_arabic, letter_counts, normalize_arabic, paragraph_hash, paragraphs_or_whole, segment_article
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTICLES = ROOT / "data/raw/articles"
@@ -70,3 +72,45 @@ def test_has_arabic():
     assert has_arabic("أعلنت وزارة الخزانة")
     assert not has_arabic("The Treasury announced sanctions")
     assert not has_arabic("12345 !!!")
+
+
+def per_char_letter_counts(text: str) -> tuple[int, int]:
+    """The definition `letter_counts` must match: the original per-character loop of `has_arabic`."""
+    letters = [c for c in text if c.isalpha()]
+    return len(letters), sum(1 for c in letters if re.match("[\u0621-\u064a]", c))
+
+
+def per_char_has_arabic(text: str, min_share: float = 0.3) -> bool:
+    letters, arabic = per_char_letter_counts(text)
+    return bool(letters) and arabic / letters >= min_share
+
+
+# Arabic letters, diacritics, tatweel and digits; Persian letters; Latin; ASCII and superscript digits,
+# fractions, Roman and CJK numerals (numeric, not letters); CJK; combining marks; modifier letters;
+# underscore, spaces, punctuation, format characters, emoji and a lone surrogate.
+MIXED = ("ابتثجحخدذرسشصضطظعغفقكلمنهويءآأؤإئىة" "\u064b\u064e\u0651\u0652\u0670\u0640" "٠١٢٣٩۰۴" "پچژگکی"
+         "abcXYZéßſĲ" "0123456789" "²³¹⁰⁴₂" "½¼¾⅓" "ⅠⅡⅫⅰⅻↀ" "〇一二三中文字" "\u0301\u0327\u20dd"
+         "ʰʲˆªº" "_ \t\n.,،؛؟!-«»" "\u200c\u200f\ufeff" "😀🇸🇾" "\ud800")
+
+
+def test_letter_counts_equal_the_per_character_loop_on_every_code_point():
+    everything = "".join(map(chr, range(0x110000)))
+    assert letter_counts(everything) == per_char_letter_counts(everything)
+    arabic_range = "".join(map(chr, range(0x0621, 0x064B)))
+    assert arabic_range.isalpha() and letter_counts(arabic_range) == (42, 42)  # the Arabic count relies on it
+
+
+def test_letter_counts_equal_the_per_character_loop_on_random_mixed_strings():
+    rng = random.Random(13)
+    for _ in range(20_000):
+        text = "".join(rng.choices(MIXED, k=rng.randint(0, 40)))
+        assert letter_counts(text) == per_char_letter_counts(text), ascii(text)
+        for share in (0.0, 0.3, 0.5, 1.0):
+            assert has_arabic(text, share) == per_char_has_arabic(text, share), (ascii(text), share)
+
+
+def test_has_arabic_equals_the_per_character_loop_on_every_shipped_line_and_article():
+    from tests.predict.shipped_text import raw_articles, raw_lines
+
+    for text in [*raw_lines(), *raw_articles()]:
+        assert letter_counts(text) == per_char_letter_counts(text), text[:80]
