@@ -64,7 +64,8 @@ def peak_rss_section(model: str, res: dict, n: int, args: argparse.Namespace) ->
 
 
 def save(res: dict, final: bool = False) -> str:
-    """Write the report (a partial one, named so, while sections remain); return the table."""
+    """Write the report; return the table. Only a complete run (every section, full inputs) is
+    ``latest``: a run in progress, a ``--skip`` run or a ``--quick`` one is ``partial``."""
     res["load_average_end"] = load_average()
     REPORT_DIR.mkdir(parents=True, exist_ok=True)
     name = "latest" if final else "partial"
@@ -83,7 +84,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small inputs, for checking the suite itself")
     ap.add_argument("--skip", default="", help="comma-separated sections to skip: a,b,c,d,e,f")
     args = ap.parse_args()
-    skip = set(args.skip.split(","))
+    skip = set(args.skip.split(",")) - {""}
     model = str((ROOT / args.model).resolve())
     n = 5_000 if args.quick else args.paragraphs
     BUILD.mkdir(parents=True, exist_ok=True)
@@ -104,7 +105,7 @@ def main() -> None:
         res["e_training"] = T.training_scale({1: args.runs, 10: args.runs} if args.quick else {1: args.runs, 10: args.runs, 100: 1})
     if "f" not in skip:
         res["f_cv_f1"] = T.grouped_cv_f1()
-    print(save(res, final=True))
+    print(save(res, final=not skip and not args.quick))
 
 
 if __name__ == "__main__":
