@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from predict.model import TopicModel  # noqa: E402
 from train.config import load_config, load_lexicon  # noqa: E402
+from train.corpus import corpus_name  # noqa: E402
 from train.linear import build_pipeline, export_scorer  # noqa: E402
 from train.prepare import collect_examples  # noqa: E402
 from train.suggest import Candidate, rank  # noqa: E402
@@ -42,32 +43,31 @@ def stable_fraction(key: str) -> float:
     return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 16**8
 
 
-def split(examples, other_label, first_corpus=""):
+def seed_corpus(config, examples) -> str | None:
+    """The first configured corpus (the seed articles) when the examples come from more than one, else None."""
+    first = corpus_name(Path(config.data.corpora[0].path)) if config.data.corpora else None
+    origins = {e.origin for e in examples}
+    return first if len(origins) > 1 and first in origins else None
+
+
+def split(examples, other_label, seeds: str | None = None):
     """Fixed held-out split, by article when there are enough topical articles.
 
     The hash is salted: the corpus's own test split (`holdout_fraction`) uses the unsalted one, and
-    the examples here are what is left of it. With more than one corpus the first (the seed
-    articles, the start set) stays whole in the pool.
+    the examples here are what is left of it. The ``seeds`` corpus (the start set) stays whole in the pool.
     """
     topical_articles = {e.article_id for e in examples if e.label != other_label}
     by_article = len(topical_articles) >= 20
     key = (lambda e: e.article_id) if by_article else (lambda e: f"{e.article_id}#{e.paragraph_index}")
-    several = len({e.origin for e in examples}) > 1 and any(e.origin == first_corpus for e in examples)
-    held = lambda e: stable_fraction("learning-curve:" + key(e)) < 0.3 and not (several and e.origin == first_corpus)  # noqa: E731
+    held = lambda e: e.origin != seeds and stable_fraction("learning-curve:" + key(e)) < 0.3  # noqa: E731
     return [e for e in examples if not held(e)], [e for e in examples if held(e)], "article" if by_article else "paragraph"
 
 
-def corpus_name(path: Path) -> str:
-    """The name `train.corpus` gives a corpus (its `Example.origin`): folder name, or the JSONL's folder."""
-    return path.stem if path.suffix != ".jsonl" else (path.stem if path.stem != "articles" else path.parent.name)
-
-
-def start_set(rest, classes, per_class, seed, first_corpus):
-    """``per_class`` paragraphs per class drawn (seeded) from the pool, plus the whole first corpus
-    (the seed articles) when the pool holds more than one corpus: each seed starts elsewhere."""
+def start_set(rest, classes, per_class, seed, seeds: str | None):
+    """``per_class`` paragraphs per class drawn (seeded) from the pool, plus the whole ``seeds``
+    corpus (the seed articles) when there is one: each seed starts elsewhere."""
     rng = np.random.default_rng(seed)
-    several = len({e.origin for e in rest}) > 1 and any(e.origin == first_corpus for e in rest)
-    chosen = [i for i, e in enumerate(rest) if several and e.origin == first_corpus]
+    chosen = [i for i, e in enumerate(rest) if e.origin == seeds]
     taken = set(chosen)
     for c in classes:
         idx = [i for i, e in enumerate(rest) if e.label == c and i not in taken]
@@ -96,9 +96,8 @@ def macro_f1(model, test, classes):
     return float(f1_score([e.label for e in test], pred, labels=present, average="macro", zero_division=0))
 
 
-def simulate(config, lexicon, rest, test, strategy, seed, args):
-    first = corpus_name(Path(config.data.corpora[0].path)) if config.data.corpora else ""
-    labeled = set(start_set(rest, config.classes, args.start_per_class, seed, first))
+def simulate(config, lexicon, rest, test, strategy, seed, args, seeds):
+    labeled = set(start_set(rest, config.classes, args.start_per_class, seed, seeds))
     terms = term_features(config)
     curve = []
     for r in range(args.rounds + 1):
@@ -165,12 +164,12 @@ def main() -> None:
     config = load_config(args.config)
     lexicon = load_lexicon(config.features.lexicon, config.data.labels) if config.features.lexicon else None
     examples = [e for e in collect_examples(config) if e.split == "train"]
-    first = corpus_name(Path(config.data.corpora[0].path)) if config.data.corpora else ""
-    rest, test, split_kind = split(examples, config.data.other_label, first)
+    seeds = seed_corpus(config, examples)
+    rest, test, split_kind = split(examples, config.data.other_label, seeds)
     rows = []
     for seed in range(args.seeds):
         for strategy in ("suggest", "random"):
-            rows += simulate(config, lexicon, rest, test, strategy, seed, args)
+            rows += simulate(config, lexicon, rest, test, strategy, seed, args, seeds)
             print(f"seed {seed} {strategy}: " + " ".join(f"{r['macro_f1']:.3f}" for r in rows if r["seed"] == seed and r["strategy"] == strategy),
                   file=sys.stderr)
     args.out.mkdir(parents=True, exist_ok=True)

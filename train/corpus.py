@@ -47,6 +47,13 @@ class Annotation:
         return f"{self.file}:{self.line}"
 
 
+def corpus_name(path: Path) -> str:
+    """The name of a corpus (`Article.corpus`): its folder's name, or for ``X/articles.jsonl`` the folder X."""
+    if path.suffix != ".jsonl":
+        return path.name
+    return path.parent.name if path.stem == "articles" else path.stem
+
+
 def read_folder(folder: Path) -> dict[str, Article]:
     """Article id (file stem) -> article, for every ``.txt`` in the folder."""
     articles = {}
@@ -57,7 +64,7 @@ def read_folder(folder: Path) -> dict[str, Article]:
             raise PrepareError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start}); re-save it as UTF-8") from None
         meta_path = path.with_suffix(".meta.json")
         meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
-        articles[path.stem] = Article(path.stem, text, folder.name, meta.get("source"), meta.get("url"), meta.get("title"))
+        articles[path.stem] = Article(path.stem, text, corpus_name(folder), meta.get("source"), meta.get("url"), meta.get("title"))
     return articles
 
 
@@ -76,7 +83,7 @@ def read_jsonl_corpus(path: Path) -> dict[str, Article]:
         text = f"{title}\n{body}" if title else body
         if aid in articles:
             raise PrepareError(f"{path}:{n}: article id {aid!r} appears twice")
-        articles[aid] = Article(aid, text, path.stem if path.stem != "articles" else path.parent.name,
+        articles[aid] = Article(aid, text, corpus_name(path),
                                 row.get("source") or row.get("outlet"), row.get("url"), title)
     return articles
 
