@@ -3,7 +3,8 @@
 Layout (format ``mihwar-model/2``): ``meta.json`` (classes, calibration, threshold,
 resolved config, data version, metrics, ``model_id``) and either ``linear/`` (the
 linear model as JSON vocabularies and ``.npy`` arrays) or ``hf/`` (transformer weights
-as safetensors, tokenizer and config as JSON). Nothing is unpickled when loading.
+as safetensors, tokenizer and config as JSON); ``gate/``, when the model has a scope gate
+(``meta["scope_gate"]``), is a linear model in the same format. Nothing is unpickled when loading.
 """
 
 from __future__ import annotations
@@ -42,11 +43,19 @@ def content_id(directory: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def save_model(directory: Path, scorer: Any, meta: dict[str, Any]) -> None:
-    """Write any backend's scorer with its metadata (the scorer's own class order), then stamp its id."""
+def save_model(directory: Path, scorer: Any, meta: dict[str, Any], gate: Any = None) -> None:
+    """Write any backend's scorer (and the scope gate, if any) with its metadata (the scorer's own class order), then stamp its id."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     meta = {"format": FORMAT, **meta, "classes": list(scorer.classes)}
+    if gate is not None:
+        from predict.linear import save_linear
+
+        save_linear(directory / "gate", gate)
+    else:
+        import shutil
+
+        shutil.rmtree(directory / "gate", ignore_errors=True)  # a previous model's gate must not outlive it
     if hasattr(scorer, "blocks"):
         from predict.linear import save_linear
 
@@ -115,6 +124,12 @@ def load_model(uri: str | None = None, device: str | None = None) -> TopicModel:
         model = TopicModel(TransformerScorer.load(directory / "hf", meta, device=device), meta)
     else:
         raise ModelNotFoundError(f"{directory}: unknown backend {meta.get('backend')!r}")
+    if meta.get("scope_gate"):
+        from predict.linear import load_linear
+
+        if not (directory / "gate" / "spec.json").is_file():
+            raise ModelNotFoundError(f"{directory}: meta.json names a scope gate but gate/spec.json is missing; retrain the model")
+        model.gate = load_linear(directory / "gate")
     model.uri = uri or str(directory)
     model.meta["model_id"] = content_id(directory)  # what is on disk now, edited or not, names the version
     return model

@@ -112,11 +112,23 @@ def decide_article(probs: np.ndarray, weights: np.ndarray, classes: list[str], o
     return max(words, key=words.get)
 
 
-class TopicModel:
-    """A scorer plus the calibration, abstention and aggregation that make it a classifier."""
+def gate_label(label: str, in_scope: float, topics: Sequence[str], threshold: float, other_label: str | None) -> str:
+    """The scope gate's veto: a gated topic whose article scores under ``threshold`` as in scope becomes ``other_label``."""
+    if other_label and label in topics and in_scope < threshold:
+        return other_label
+    return label
 
-    def __init__(self, scorer: Scorer, meta: dict[str, Any]):
+
+class TopicModel:
+    """A scorer plus the calibration, abstention, aggregation and scope gate that make it a classifier.
+
+    ``gate`` (optional) scores whole articles as in scope of the Syria file or not
+    (`train.gate`); ``meta["scope_gate"]`` names the topics it may veto and its threshold.
+    """
+
+    def __init__(self, scorer: Scorer, meta: dict[str, Any], gate: Scorer | None = None):
         self.scorer = scorer
+        self.gate = gate if gate is not None and meta.get("scope_gate") else None
         self.meta = meta
         self.classes: list[str] = list(meta["classes"])
         self.other_label: str | None = meta["other_label"]
@@ -151,17 +163,36 @@ class TopicModel:
         flat = [p for ps in segmented for p in ps]
         contexts = [t for t, ps in zip(texts, segmented) for _ in ps]
         probs = self.paragraph_probs(flat, contexts)
-        results, start = [], 0
-        for text, ps in zip(texts, segmented):
-            p = probs[start : start + len(ps)]
+        parts, start = [], 0
+        for ps in segmented:
+            parts.append(probs[start : start + len(ps)])
             start += len(ps)
-            results.append(self._article(text, ps, p, paragraphs, explain))
-        return results
+        labels = [decide_article(p, paragraph_weights(ps), self.classes, self.other_label, self.threshold, self.min_topic_share)
+                  for ps, p in zip(segmented, parts)]
+        in_scope = self.scope_probabilities(texts, labels)
+        return [self._article(text, ps, p, label, gate, paragraphs, explain)
+                for text, ps, p, label, gate in zip(texts, segmented, parts, labels, in_scope)]
 
-    def _article(self, text: str, ps: list[str], probs: np.ndarray, with_paragraphs: bool, explain: int) -> ArticlePrediction:
+    def scope_probabilities(self, texts: Sequence[str], labels: Sequence[str]) -> list[float | None]:
+        """The gate's P(in scope) of each article the gate may veto (its label is a gated topic); None for the others."""
+        out: list[float | None] = [None] * len(texts)
+        if self.gate is None:
+            return out
+        topics = self.meta["scope_gate"]["topics"]
+        idx = [i for i, label in enumerate(labels) if label in topics]
+        if idx:
+            probs = softmax(self.gate.logits([texts[i] for i in idx]))[:, self.gate.classes.index(self.meta["scope_gate"]["in_scope"])]
+            for i, p in zip(idx, probs):
+                out[i] = float(p)
+        return out
+
+    def _article(self, text: str, ps: list[str], probs: np.ndarray, label: str, in_scope: float | None,
+                 with_paragraphs: bool, explain: int) -> ArticlePrediction:
         weights = paragraph_weights(ps)
         scores = aggregate_article(probs, weights)
-        label = decide_article(probs, weights, self.classes, self.other_label, self.threshold, self.min_topic_share)
+        gate = self.meta.get("scope_gate") or {}
+        if in_scope is not None:
+            label = gate_label(label, in_scope, gate["topics"], gate["threshold"], self.other_label)
         confidence = self.article_confidence(scores, label)
         prediction = ArticlePrediction(label, round(confidence, 4), self._score_dict(scores))
         if with_paragraphs:
@@ -171,6 +202,9 @@ class TopicModel:
         if explain and hasattr(self.scorer, "explain"):
             target = label if label in self.classes else self.classes[int(np.argmax(scores))]
             prediction.explanation = self.scorer.explain(text, target, explain)
+            if in_scope is not None:
+                prediction.explanation.insert(0, {"feature": "scope_gate", "in_scope": round(in_scope, 4),
+                                                  "threshold": gate["threshold"], "vetoed": label == self.other_label})
         return prediction
 
     def article_confidence(self, scores: np.ndarray, label: str) -> float:

@@ -19,8 +19,16 @@ print(f"| paragraph macro-F1 (5 classes) | {cv['cv_macro_f1']:.3f} ± {cv['cv_ma
 print("| paragraph recall drugs / counter_isis / sanctions / diplomacy | "
       + " / ".join(f"{cv[f'cv_recall.{t}']:.2f}" for t in ("drugs", "counter_isis", "sanctions", "diplomacy")) + " |")
 print(f"| article macro-F1 (5 classes) | {art['macro_f1']:.3f} ± {art['macro_f1_std']:.3f} |")
+print("| article recall drugs / counter_isis / sanctions / diplomacy | "
+      + " / ".join(f"{art[f'recall.{t}']:.2f}" for t in ("drugs", "counter_isis", "sanctions", "diplomacy")) + " |")
 print("| out-of-scope articles given a topic: Syria off-axis / same vocabulary / general news | "
       + " / ".join(pct(art.get(f"false_topic_rate.{f}")) for f in fams) + " |")
+if "without_gate_macro_f1" in art:
+    print(f"| without the scope gate: article macro-F1 | {art['without_gate_macro_f1']:.3f} ± {art['without_gate_macro_f1_std']:.3f} |")
+    print("| without the scope gate: article recall drugs / counter_isis / sanctions / diplomacy | "
+          + " / ".join(f"{art[f'without_gate_recall.{t}']:.2f}" for t in ("drugs", "counter_isis", "sanctions", "diplomacy")) + " |")
+    print("| without the scope gate: out-of-scope articles given a topic | "
+          + " / ".join(pct(art.get(f"without_gate_false_topic_rate.{f}")) for f in fams) + " |")
 print(f"| article confidence ECE | {art['ece']:.3f} |")
 seeds = m["seed_articles"]
 print(f"| seed articles right (final model / out of fold) | {seeds['final_model_right']}/{seeds['n']} / "

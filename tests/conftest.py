@@ -38,7 +38,7 @@ def fast_config_args() -> list[str]:
 
 @pytest.fixture(scope="session")
 def trained_model_dir(tmp_path_factory) -> Path:
-    """The default config, trained fast (1 repeat, fixed C) without MLflow, saved as an artifact."""
+    """The default config, trained fast (1 repeat, fixed C) without MLflow, saved as an artifact (scope gate included)."""
     from dataclasses import asdict
 
     from predict.artifact import save_model
@@ -58,7 +58,8 @@ def trained_model_dir(tmp_path_factory) -> Path:
     rows = [asdict(e) for e in collect_examples(config) if e.split == "train"]
     result, calibration, _ = train_and_calibrate(config, rows)
     out = base / "models/fast"
-    save_model(out, result.scorer, {**build_meta(config, result, dataset_version(rows), None), "article_calibration": calibration})
+    save_model(out, result.scorer, {**build_meta(config, result, dataset_version(rows), None), "article_calibration": calibration,
+                                    "scope_gate": result.gate_meta}, result.gate)
     return out
 
 

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from predict.model import aggregate_article, decide_article, paragraph_weights
+from predict.model import aggregate_article, decide_article, gate_label, paragraph_weights
 
 
 def group_by_article(article_ids: Sequence[str]) -> dict[str, list[int]]:
@@ -46,14 +46,21 @@ def gold_article_label(labels: Sequence[str], texts: Sequence[str], other: str |
 
 
 def article_decisions(probs: np.ndarray, rows: list[dict[str, Any]], classes: list[str], other: str | None,
-                      threshold: float, min_topic_share: float) -> list[dict[str, Any]]:
-    """Per article: gold label, predicted label and the predicted label's share of the article."""
+                      threshold: float, min_topic_share: float, gate: dict[str, Any] | None = None,
+                      in_scope: dict[str, float] | None = None) -> list[dict[str, Any]]:
+    """Per article: gold label, predicted label and the predicted label's share of the article.
+
+    With ``gate`` (``meta["scope_gate"]``) and ``in_scope`` (article id -> held-out P(in scope)),
+    the scope gate's veto is applied as labeling applies it.
+    """
     out = []
     for aid, idx in group_by_article([r["article_id"] for r in rows]).items():
         texts = [rows[i]["text"] for i in idx]
         weights = paragraph_weights(texts)
         scores = aggregate_article(probs[idx], weights)
         pred = decide_article(probs[idx], weights, classes, other, threshold, min_topic_share)
+        if gate and in_scope is not None:
+            pred = gate_label(pred, in_scope[aid], gate["topics"], gate["threshold"], other)
         gold = gold_article_label([rows[i]["label"] for i in idx], texts, other)
         out.append({"article_id": aid, "gold": gold, "pred": pred, "share": float(scores[classes.index(pred)]),
                     "family": rows[idx[0]].get("family", "in_scope")})
@@ -78,12 +85,18 @@ def fit_article_calibration(decided: list[dict[str, Any]], other: str | None) ->
 
 
 def article_cv(oof_probs: np.ndarray, rows: list[dict[str, Any]], classes: list[str], other: str | None, threshold: float,
-               min_topic_share: float) -> tuple[dict[str, list[float]], dict[str, float], list[dict[str, float]]]:
-    """Article-level view of grouped CV: the confidence calibration, metrics (mean over repeats) and reliability table."""
+               min_topic_share: float, gate: dict[str, Any] | None = None, gate_oof: dict[str, np.ndarray] | None = None,
+               ) -> tuple[dict[str, list[float]], dict[str, float], list[dict[str, float]]]:
+    """Article-level view of grouped CV: the confidence calibration, metrics (mean over repeats) and reliability table.
+
+    With a scope gate, ``gate_oof`` maps each article to its held-out P(in scope) per repeat.
+    """
     from predict.model import article_confidence
     from train import metrics as M
 
-    per_repeat = [article_decisions(p, rows, classes, other, threshold, min_topic_share) for p in oof_probs]
+    per_repeat = [article_decisions(p, rows, classes, other, threshold, min_topic_share, gate,
+                                    {a: float(v[r]) for a, v in gate_oof.items()} if gate_oof else None)
+                  for r, p in enumerate(oof_probs)]
     pooled = [d for ds in per_repeat for d in ds]
     calibration = fit_article_calibration(pooled, other)
     metrics: dict[str, list[float]] = defaultdict(list)
@@ -92,6 +105,9 @@ def article_cv(oof_probs: np.ndarray, rows: list[dict[str, Any]], classes: list[
         m = M.classification_metrics(gold, pred, classes)
         metrics["article_macro_f1"].append(m["macro_f1"])
         metrics["article_accuracy"].append(m["accuracy"])
+        for c in classes:
+            if c != other and any(g == c for g in gold):
+                metrics[f"article_recall.{c}"].append(m[f"recall.{c}"])
         for family in sorted({d["family"] for d in ds} - {"in_scope"}):
             rate = M.false_topic_rate([d["gold"] for d in ds if d["family"] == family],
                                       [d["pred"] for d in ds if d["family"] == family], other)

@@ -122,6 +122,15 @@ class EvaluationConfig(Strict):
                                           "for the best out-of-fold article macro-F1")
 
 
+class ScopeGateConfig(Strict):
+    """The article-level scope gate (`train.gate`): vetoes a topic whose article reads as out of the Syria file."""
+
+    C: float = Field(default=10.0, gt=0, description="inverse regularization of the gate's logistic regression")
+    min_articles: int = Field(default=20, ge=1, description="a topic is gated only with at least this many training articles")
+    threshold: float | None = Field(default=None, ge=0, le=1, description="fixed gate threshold; None = chosen on "
+                                    "out-of-fold articles")
+
+
 class TrackingConfig(Strict):
     experiment: str = "mihwar"
     registered_model: str = "mihwar-topics"
@@ -134,6 +143,7 @@ class Config(Strict):
     features: FeaturesConfig = FeaturesConfig()
     model: ModelConfig = LinearModelConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+    scope_gate: ScopeGateConfig | None = Field(default=None, description="article-level scope gate; None = no gate")
     tracking: TrackingConfig = TrackingConfig()
     model_dir: Path = Path("models/default")
     reports_dir: Path = Path("reports/default")
@@ -142,6 +152,12 @@ class Config(Strict):
     def classes(self) -> list[str]:
         """Topics plus the out-of-scope class, in a fixed order."""
         return self.data.labels + ([self.data.other_label] if self.data.other_label else [])
+
+    @model_validator(mode="after")
+    def _gate_needs_other(self) -> "Config":
+        if self.scope_gate is not None and not self.data.other_label:
+            raise ValueError("scope_gate: a gate turns topics into the out-of-scope class; set data.other_label or drop scope_gate")
+        return self
 
 
 def _set_key(raw: dict[str, Any], dotted: str, value: Any) -> None:

@@ -39,6 +39,9 @@ class TrainResult:
     curve: list[dict[str, float]]
     reliability: list[dict[str, float]]
     extra_params: dict[str, Any] = field(default_factory=dict)
+    gate: Any = None  # the scope gate's scorer (`train.gate`), saved beside the model
+    gate_meta: dict[str, Any] | None = None  # meta["scope_gate"]
+    gate_oof: dict[str, np.ndarray] | None = None  # article id -> held-out P(in scope) per repeat
 
 
 def grouped_folds(labels: Sequence[str], groups: Sequence[str], n_splits: int, n_repeats: int, seed: int) -> list[Fold]:

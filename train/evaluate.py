@@ -69,7 +69,9 @@ SEED_ORIGINS = ("articles", "ant_subset.jsonl")  # the first round's data: the f
 
 def ablations(config: Config, rows: list[dict[str, Any]], base: Any) -> dict[str, Any]:
     """The same recipe refitted without a part, for the side-by-side table: the seed-only model
-    (first-round data), and the model without the topic lexicon or without the scope gazetteer."""
+    (first-round data: too few articles per topic for a scope gate, so it has none), the model
+    without the topic lexicon or without the scope gazetteer (both keep the model's scope gate),
+    and the model itself without its scope gate."""
     from predict.model import TopicModel
     from train.train import make_fit
 
@@ -82,7 +84,11 @@ def ablations(config: Config, rows: list[dict[str, Any]], base: Any) -> dict[str
     for name, (cfg, subset) in variants.items():
         scorer = make_fit(cfg)([(r["text"], r["context"]) for r in subset], [r["label"] for r in subset],
                                [r["article_id"] for r in subset])
-        models[name] = TopicModel(scorer, {**base.meta, "classes": list(scorer.classes)})
+        gated = name != "seed_only" and base.gate is not None
+        models[name] = TopicModel(scorer, {**base.meta, "classes": list(scorer.classes), "scope_gate": base.meta.get("scope_gate") if gated else None},
+                                  base.gate if gated else None)
+    if base.gate is not None:
+        models["no_gate"] = TopicModel(base.scorer, {**base.meta, "scope_gate": None})
     return models
 
 
@@ -95,8 +101,10 @@ def seed_articles(config: Config, model: Any, oof_rows: list[dict[str, Any]], oo
     rows = [r for r in load_examples(config, "train") if r["origin"] == "articles"]
     texts = {r["article_id"]: r["context"] for r in rows}
     idx = [i for i, r in enumerate(oof_rows) if r["article_id"] in texts]
+    gate_path = config.reports_dir / "cv" / "gate_oof.json"
+    in_scope = {a: float(np.mean(v)) for a, v in json.loads(gate_path.read_text(encoding="utf-8")).items()} if gate_path.is_file() else None
     decided = article_decisions(oof_probs[idx], [oof_rows[i] for i in idx], classes, model.other_label,
-                                model.threshold, model.min_topic_share)
+                                model.threshold, model.min_topic_share, model.meta.get("scope_gate"), in_scope)
     final = dict(zip(texts, (p.label for p in model.predict_articles(list(texts.values())))))
     out = {d["article_id"]: {"gold": d["gold"], "final_model": final[d["article_id"]], "out_of_fold": d["pred"]} for d in decided}
     return {"articles": out, "final_model_right": sum(v["gold"] == v["final_model"] for v in out.values()),

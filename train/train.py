@@ -55,7 +55,18 @@ def train_and_calibrate(config: Config, rows: list[dict[str, Any]]) -> tuple[Any
         result.threshold, share, _ = choose_article_decision(
             result.oof_probs, rows, result.classes, other, THRESHOLDS, TOPIC_SHARES)
     result.min_topic_share = share
-    calibration, article_metrics, reliability = article_cv(result.oof_probs, rows, result.classes, other, result.threshold, share)
+    if config.scope_gate is not None:
+        from train.gate import scope_gate
+
+        result.gate, result.gate_meta, result.gate_oof = scope_gate(config, rows, result.oof_probs, result.classes,
+                                                                    result.threshold, share)
+        if result.gate_meta is not None:
+            _, without, _ = article_cv(result.oof_probs, rows, result.classes, other, result.threshold, share)
+            result.metrics.update({k.replace("cv_article_", "cv_article_without_gate_"): v for k, v in without.items()
+                                   if k.startswith(("cv_article_macro_f1", "cv_article_false_topic_rate", "cv_article_recall"))})
+            result.metrics["gate_threshold"] = result.gate_meta["threshold"]
+    calibration, article_metrics, reliability = article_cv(result.oof_probs, rows, result.classes, other, result.threshold,
+                                                           share, result.gate_meta, result.gate_oof)
     result.metrics.update(article_metrics)
     return result, calibration, reliability
 
@@ -72,8 +83,9 @@ def run_train(config: Config, config_path: str, tracking_uri: str | None) -> lis
     version = dataset_version(rows)
     with start_run(resolve_tracking_uri(tracking_uri), config.tracking.experiment) as run:
         result, calibration, article_reliability = train_and_calibrate(config, rows)
-        meta = {**build_meta(config, result, version, run.info.run_id), "article_calibration": calibration}
-        save_model(config.model_dir, result.scorer, meta)
+        meta = {**build_meta(config, result, version, run.info.run_id), "article_calibration": calibration,
+                "scope_gate": result.gate_meta}
+        save_model(config.model_dir, result.scorer, meta, result.gate)
         record = write_run_record(config.model_dir, run.info.run_id)
         cv_dir = config.reports_dir / "cv"
         write_cv_reports(cv_dir, rows, result)
@@ -103,7 +115,16 @@ def run_train(config: Config, config_path: str, tracking_uri: str | None) -> lis
         f"articles: macro-F1 {m['cv_article_macro_f1']:.3f} ± {m['cv_article_macro_f1_std']:.3f}, confidence ECE "
         f"{m['cv_article_ece']:.3f}; out-of-scope given a topic: "
         + (", ".join(f"{k.split('.')[-1]} {v:.3f}" for k, v in m.items() if k.startswith("cv_article_false_topic_rate.")) or "n/a"),
-    ]
+    ] + gate_summary(result.gate_meta, m)
+
+
+def gate_summary(gate: dict[str, Any] | None, m: dict[str, float]) -> list[str]:
+    """The scope gate's line of the training summary: what it vetoes, and the CV figures without it."""
+    if not gate:
+        return []
+    rates = ", ".join(f"{k.split('.')[-1]} {v:.3f}" for k, v in m.items() if k.startswith("cv_article_without_gate_false_topic_rate."))
+    return [f"scope gate on {', '.join(gate['topics'])} at {gate['threshold']:.1f}; without it, articles: macro-F1 "
+            f"{m['cv_article_without_gate_macro_f1']:.3f}; out-of-scope given a topic: {rates}"]
 
 
 def write_cv_reports(directory: Path, rows: list[dict[str, Any]], result: Any) -> None:
@@ -118,6 +139,12 @@ def write_cv_reports(directory: Path, rows: list[dict[str, Any]], result: Any) -
     for name, table in (("coverage.csv", result.curve), ("reliability.csv", result.reliability)):
         write_table(directory / name, table)
     (directory / "classes.json").write_text(json.dumps(result.classes), encoding="utf-8")
+    gate_path = directory / "gate_oof.json"
+    if result.gate_oof:
+        gate_path.write_text(json.dumps({a: [round(float(x), 5) for x in v] for a, v in result.gate_oof.items()}, indent=0),
+                             encoding="utf-8")
+    else:
+        gate_path.unlink(missing_ok=True)
 
 
 def write_table(path: Path, table: list[dict[str, Any]]) -> None:
