@@ -161,7 +161,7 @@ def predict(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="model folder, runs:/ID/model or models:/NAME@champion"),
     fmt: Optional[str] = typer.Option(None, "--format", help="jsonl, csv or parquet (default: from the output name)"),
     paragraphs: bool = typer.Option(False, "--paragraphs", is_flag=True, metavar="", help="add per-paragraph topics and scores"),
-    explain: bool = typer.Option(False, "--explain", is_flag=True, metavar="", help="add the n-grams that pushed the decision"),
+    explain: bool = typer.Option(False, "--explain", is_flag=True, metavar="", help="add the n-grams and terms that pushed the decision, and the scope gate's verdict"),
     resume: bool = typer.Option(False, "--resume", is_flag=True, metavar="", help="continue an interrupted batch into the same output"),
     text_column: str = typer.Option("text", help="text column of JSONL/CSV/Parquet inputs"),
     id_column: str = typer.Option("id", help="id column of JSONL/CSV/Parquet inputs"),

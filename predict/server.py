@@ -121,7 +121,8 @@ def describe_model(model: TopicModel, settings: Settings) -> dict[str, Any]:
             "backend": meta["backend"], "mlflow_run_id": meta.get("mlflow_run_id"),
             "data_version": meta.get("data_version"), "git_commit": meta.get("git_commit"), "topics": model.topics,
             "classes": model.classes, "other_label": model.other_label, "threshold": model.threshold,
-            "min_topic_share": model.min_topic_share, "temperature": model.temperature, "metrics": meta.get("metrics", {})}
+            "min_topic_share": model.min_topic_share, "temperature": model.temperature,
+            "scope_gate": meta.get("scope_gate") if model.gate is not None else None, "metrics": meta.get("metrics", {})}
 
 
 def public_name(uri: str | None) -> str | None:

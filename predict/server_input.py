@@ -46,7 +46,7 @@ class ClassifyRequest(BaseModel):
     id: Text | None = None
     articles: list[ArticleIn] | None = None
     paragraphs: bool = Field(default=False, description="add per-paragraph topics and scores")
-    explain: bool = Field(default=False, description="add the n-grams that pushed each decision")
+    explain: bool = Field(default=False, description="add the n-grams and terms that pushed each decision, and the scope gate's verdict")
 
     @model_validator(mode="after")
     def _one_form(self) -> "ClassifyRequest":

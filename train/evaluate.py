@@ -102,7 +102,11 @@ def seed_articles(config: Config, model: Any, oof_rows: list[dict[str, Any]], oo
     texts = {r["article_id"]: r["context"] for r in rows}
     idx = [i for i, r in enumerate(oof_rows) if r["article_id"] in texts]
     gate_path = config.reports_dir / "cv" / "gate_oof.json"
-    in_scope = {a: float(np.mean(v)) for a, v in json.loads(gate_path.read_text(encoding="utf-8")).items()} if gate_path.is_file() else None
+    in_scope = None
+    if model.meta.get("scope_gate"):
+        if not gate_path.is_file():
+            raise FileNotFoundError(f"{gate_path}: the model has a scope gate but its out-of-fold scores are missing; run `mihwar train` again")
+        in_scope = {a: float(np.mean(v)) for a, v in json.loads(gate_path.read_text(encoding="utf-8")).items()}
     decided = article_decisions(oof_probs[idx], [oof_rows[i] for i in idx], classes, model.other_label,
                                 model.threshold, model.min_topic_share, model.meta.get("scope_gate"), in_scope)
     final = dict(zip(texts, (p.label for p in model.predict_articles(list(texts.values())))))
@@ -150,11 +154,11 @@ def run_evaluate(config: Config, tracking_uri: str | None) -> list[str]:
         write_holdout_reports(out / "test_split", test)
     cv = {k: round(v, 4) for k, v in meta["metrics"].items()}
     metrics = {
-        "paragraph_cv": {k: v for k, v in cv.items() if not k.startswith("cv_article")},
+        "paragraph_cv": {k: v for k, v in cv.items() if not k.startswith("cv_article") and k != "gate_threshold"},
         "article_cv": {k[len("cv_article_"):]: v for k, v in cv.items() if k.startswith("cv_article")},
         "test_split": {name: {k: v for k, v in r.items() if k != "reliability"} for name, r in test.items()},
         "seed_articles": seed_articles(config, model, rows, probs, classes),
-        "calibration": {"temperature": round(model.temperature, 4), "threshold": threshold,
+        "calibration": {"temperature": round(model.temperature, 4), "threshold": threshold, "scope_gate": meta.get("scope_gate"),
                         "article_confidence": meta.get("article_calibration")},
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -28,6 +28,7 @@ from predict.model import gate_label, softmax
 from train.config import Config, LinearModelConfig
 
 IN_SCOPE = "in_scope"
+MIN_SIDE = 5  # articles needed on each side (in scope, other) to fit a gate and hold some out
 GATE_THRESHOLDS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]  # 0.0 = no veto
 
 
@@ -62,8 +63,7 @@ def gate_oof(texts: Sequence[str], in_scope: Sequence[bool], config: Config) -> 
     ev, y = config.evaluation, np.asarray(in_scope)
     out = np.zeros((ev.n_repeats, len(texts)))
     for r in range(ev.n_repeats):
-        splitter = StratifiedKFold(n_splits=min(ev.n_splits, int(y.sum()), int((~y).sum())), shuffle=True,
-                                   random_state=config.seed + r)
+        splitter = StratifiedKFold(n_splits=min(ev.n_splits, int(y.sum()), int((~y).sum())), shuffle=True, random_state=config.seed + r)
         for tr, te in splitter.split(np.zeros(len(y)), y):
             gate = fit_gate([texts[i] for i in tr], y[tr], config)
             out[r, te] = gate_probability(gate, [texts[i] for i in te])
@@ -115,6 +115,8 @@ def scope_gate(config: Config, rows: list[dict[str, Any]], oof_probs: np.ndarray
     if not topics:
         return None, None, None
     in_scope = [g != other for g in gold]
+    if min(sum(in_scope), len(in_scope) - sum(in_scope)) < MIN_SIDE:
+        return None, None, None  # too few articles on one side to fit a gate, or to hold any out
     oof = gate_oof(texts, in_scope, config)
     if config.scope_gate.threshold is not None:
         chosen, score = config.scope_gate.threshold, None

@@ -50,12 +50,13 @@ def tie_break(key: str, seed: int) -> float:
 
 
 def score_candidates(cands: list[Candidate], probs: np.ndarray, classes: Sequence[str], lexicon_counts: np.ndarray,
-                     lexicon_topics: Sequence[str], other_label: str | None) -> list[Candidate]:
-    """Fill model label, margin, lexicon label and priority in place (rows aligned with ``cands``)."""
-    for c, p, hits in zip(cands, probs, lexicon_counts):
+                     lexicon_topics: Sequence[str], other_label: str | None,
+                     labels: Sequence[str] | None = None) -> list[Candidate]:
+    """Fill model label (``labels``, else the top class), margin, lexicon label and priority in place (rows aligned with ``cands``)."""
+    for i, (c, p, hits) in enumerate(zip(cands, probs, lexicon_counts)):
         order = np.argsort(-p)
         c.probs = {cls: round(float(x), 4) for cls, x in zip(classes, p)}
-        c.model_label = classes[order[0]]
+        c.model_label = labels[i] if labels is not None else classes[order[0]]
         c.margin = float(p[order[0]] - p[order[1]]) if len(p) > 1 else 1.0
         c.lexicon_hits = {t: round(float(h), 3) for t, h in zip(lexicon_topics, hits)}
         c.lexicon_label = lexicon_topics[int(np.argmax(hits))] if len(hits) and float(np.max(hits)) > 0 else (other_label or "")
@@ -143,5 +144,7 @@ def rank(cands: list[Candidate], model, lexicon: dict[str, list[str]] | None, li
         contexts = [c.context or c.text for c in cands]  # a paragraph is read with its article, as in training
         probs = model.paragraph_probs([c.text for c in cands], contexts)
     counts, topics = lexicon_counts([c.text for c in cands], lexicon)
-    score_candidates(cands, probs, model.classes, counts, topics, model.other_label)
+    # a whole article takes the label a user would get (article decision, scope gate), not its top score
+    labels = [p.label for p in preds] if whole_articles else None
+    score_candidates(cands, probs, model.classes, counts, topics, model.other_label, labels)
     return choose(cands, limit, seed, per_article, strategy)

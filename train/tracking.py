@@ -63,16 +63,25 @@ def log_model(model_dir: Path, registered_name: str | None) -> str | None:
 
 
 def promotion_decision(candidate: dict[str, float], champion: dict[str, float] | None, topics: list[str], floor: float) -> tuple[bool, str]:
-    """Promote only a model that beats the champion's CV macro-F1 with every topic's recall over ``floor``."""
-    low = {t: candidate.get(f"cv_recall.{t}", 0.0) for t in topics if candidate.get(f"cv_recall.{t}", 0.0) < floor}
+    """Promote only a model that beats the champion's CV macro-F1 with every topic's recall over ``floor``.
+
+    The figure compared is the article-level one (``cv_article_macro_f1``: the label users
+    get, after the article decision and the scope gate) when both models have it, else the
+    paragraph-level ``cv_macro_f1``. The floor applies to paragraph and article recall.
+    """
+    recalls = {f"{t}{level}": candidate[key] for t in topics for level, key in (("", f"cv_recall.{t}"), (" (articles)", f"cv_article_recall.{t}"))
+               if key in candidate}
+    recalls.update({t: 0.0 for t in topics if f"cv_recall.{t}" not in candidate})
+    low = {name: v for name, v in recalls.items() if v < floor}
     if low:
         return False, f"recall under the floor {floor}: " + ", ".join(f"{t}={v:.3f}" for t, v in low.items())
-    f1 = candidate.get("cv_macro_f1")
+    key = "cv_article_macro_f1" if "cv_article_macro_f1" in candidate and (champion is None or "cv_article_macro_f1" in champion) else "cv_macro_f1"
+    f1 = candidate.get(key)
     if f1 is None:
         return False, "the candidate has no cv_macro_f1"
-    if champion is not None and f1 <= champion.get("cv_macro_f1", float("-inf")):
-        return False, f"cv_macro_f1 {f1:.4f} does not beat the champion's {champion['cv_macro_f1']:.4f}"
-    return True, f"cv_macro_f1 {f1:.4f}" + (f" beats the champion's {champion['cv_macro_f1']:.4f}" if champion else " (no champion yet)")
+    if champion is not None and f1 <= champion.get(key, float("-inf")):
+        return False, f"{key} {f1:.4f} does not beat the champion's {champion[key]:.4f}"
+    return True, f"{key} {f1:.4f}" + (f" beats the champion's {champion[key]:.4f}" if champion else " (no champion yet)")
 
 
 def crown_first_version(name: str, version: str) -> bool:

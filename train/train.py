@@ -123,7 +123,7 @@ def gate_summary(gate: dict[str, Any] | None, m: dict[str, float]) -> list[str]:
     if not gate:
         return []
     rates = ", ".join(f"{k.split('.')[-1]} {v:.3f}" for k, v in m.items() if k.startswith("cv_article_without_gate_false_topic_rate."))
-    return [f"scope gate on {', '.join(gate['topics'])} at {gate['threshold']:.1f}; without it, articles: macro-F1 "
+    return [f"scope gate on {', '.join(gate['topics'])} at {gate['threshold']:g}; without it, articles: macro-F1 "
             f"{m['cv_article_without_gate_macro_f1']:.3f}; out-of-scope given a topic: {rates}"]
 
 

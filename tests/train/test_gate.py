@@ -1,4 +1,5 @@
-"""The scope gate: its veto rule, its threshold choice, its export and its place in every labeling path."""
+"""The scope gate: its veto rule, its threshold choice, its export, and its place in `TopicModel.predict_articles`
+(which every labeling path calls: CLI, server, Spark, MLflow pyfunc, `suggest`)."""
 
 from __future__ import annotations
 

@@ -112,6 +112,20 @@ def test_gate_refuses_a_better_model_with_a_collapsed_topic():
     assert not ok and "sanctions=0.200" in reason
 
 
+def test_gate_compares_the_article_labels_users_get_when_both_models_have_them():
+    # the scope gate changes article labels only: same paragraph figures, better articles -> promoted
+    champion = {**metrics(0.76), "cv_article_macro_f1": 0.849}
+    candidate = {**metrics(0.76), "cv_article_macro_f1": 0.859, "cv_article_recall.drugs": 0.75, "cv_article_recall.sanctions": 1.0}
+    ok, reason = promotion_decision(candidate, champion, TOPICS, 0.5)
+    assert ok and reason == "cv_article_macro_f1 0.8590 beats the champion's 0.8490"
+    assert not promotion_decision(champion | {"cv_article_macro_f1": 0.84}, candidate, TOPICS, 0.5)[0]
+    # an article recall under the floor is refused even with paragraph recalls over it
+    ok, reason = promotion_decision({**candidate, "cv_article_recall.drugs": 0.2}, champion, TOPICS, 0.5)
+    assert not ok and "drugs (articles)=0.200" in reason
+    # a champion from before article metrics: compared on the paragraph figure
+    assert promotion_decision(candidate, metrics(0.7), TOPICS, 0.5)[1].startswith("cv_macro_f1 0.7600 beats")
+
+
 @pytest.fixture
 def mlflow_server(tmp_path):
     port = free_port()
@@ -148,7 +162,7 @@ def test_train_against_a_tracking_server_register_promote_and_load_back(workdir,
     floor = mihwar("promote", "--recall-floor", "0.99", cwd=workdir, env=env, check=False)
     assert floor.returncode == 1 and "v2: not promoted: recall under the floor 0.99" in floor.stdout
     refused = mihwar("promote", "--recall-floor", "0.0", cwd=workdir, env=env, check=False)
-    assert refused.returncode == 1 and "v2: not promoted: cv_macro_f1" in refused.stdout
+    assert refused.returncode == 1 and "v2: not promoted: cv_article_macro_f1" in refused.stdout
 
     import mlflow
 
