@@ -48,17 +48,15 @@ def save_model(directory: Path, scorer: Any, meta: dict[str, Any], gate: Any = N
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     meta = {"format": FORMAT, **meta, "classes": list(scorer.classes)}
-    if gate is not None:
-        from predict.linear import save_linear
+    from predict.linear import save_linear  # NumPy only
 
+    if gate is not None:
         save_linear(directory / "gate", gate)
     else:
         import shutil
 
         shutil.rmtree(directory / "gate", ignore_errors=True)  # a previous model's gate must not outlive it
     if hasattr(scorer, "blocks"):
-        from predict.linear import save_linear
-
         meta["backend"] = "linear"
         save_linear(directory / "linear", scorer)
     else:

@@ -112,6 +112,13 @@ def decide_article(probs: np.ndarray, weights: np.ndarray, classes: list[str], o
     return max(words, key=words.get)
 
 
+def in_scope_probability(gate: Scorer, texts: Sequence[str], in_scope_class: str) -> np.ndarray:
+    """The scope gate's P(in scope) of each whole article."""
+    if not len(texts):
+        return np.zeros(0)
+    return softmax(gate.logits(list(texts)))[:, gate.classes.index(in_scope_class)]
+
+
 def gate_label(label: str, in_scope: float, topics: Sequence[str], threshold: float, other_label: str | None) -> str:
     """The scope gate's veto: a gated topic whose article scores under ``threshold`` as in scope becomes ``other_label``."""
     if other_label and label in topics and in_scope < threshold:
@@ -180,10 +187,9 @@ class TopicModel:
             return out
         topics = self.meta["scope_gate"]["topics"]
         idx = [i for i, label in enumerate(labels) if label in topics]
-        if idx:
-            probs = softmax(self.gate.logits([texts[i] for i in idx]))[:, self.gate.classes.index(self.meta["scope_gate"]["in_scope"])]
-            for i, p in zip(idx, probs):
-                out[i] = float(p)
+        probs = in_scope_probability(self.gate, [texts[i] for i in idx], self.meta["scope_gate"]["in_scope"])
+        for i, p in zip(idx, probs):
+            out[i] = float(p)
         return out
 
     def _article(self, text: str, ps: list[str], probs: np.ndarray, label: str, in_scope: float | None,

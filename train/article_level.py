@@ -27,6 +27,16 @@ def group_by_article(article_ids: Sequence[str]) -> dict[str, list[int]]:
 GOLD_TOPIC_SHARE = 0.3
 
 
+def article_items(rows: list[dict[str, Any]], other: str | None) -> list[dict[str, Any]]:
+    """One item per article of ``rows`` (in `group_by_article` order): its raw text, gold label and family."""
+    out = []
+    for aid, idx in group_by_article([r["article_id"] for r in rows]).items():
+        gold = gold_article_label([rows[i]["label"] for i in idx], [rows[i]["text"] for i in idx], other)
+        out.append({"article_id": aid, "text": rows[idx[0]]["context"], "gold": gold, "family": rows[idx[0]].get("family", "in_scope"),
+                    "origin": rows[idx[0]].get("origin")})
+    return out
+
+
 def gold_article_label(labels: Sequence[str], texts: Sequence[str], other: str | None,
                        min_topic_share: float = GOLD_TOPIC_SHARE) -> str:
     """The article's label from its paragraphs' gold labels, by the documented rule."""

@@ -117,11 +117,12 @@ def seed_articles(config: Config, model: Any, oof_rows: list[dict[str, Any]], oo
 
 def evaluate_holdout(config: Config, model: Any, classes: list[str]) -> dict[str, Any]:
     """The model and its ablations on the fixed test split, article by article."""
+    from train.article_level import article_items
     from train.dataset import load_examples
-    from train.holdout import holdout_articles, score_articles
+    from train.holdout import score_articles
 
     other = config.data.other_label
-    articles = holdout_articles(load_examples(config, "holdout"), other)
+    articles = article_items(load_examples(config, "holdout"), other)
     if not articles:
         return {}
     result = {"model": score_articles(model, articles, classes, other)}

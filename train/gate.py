@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from predict.linear import LinearScorer
-from predict.model import gate_label, softmax
+from predict.model import gate_label, in_scope_probability
 from train.config import Config, LinearModelConfig
 
 IN_SCOPE = "in_scope"
@@ -50,10 +50,8 @@ def fit_gate(texts: Sequence[str], in_scope: Sequence[bool], config: Config) -> 
 
 
 def gate_probability(gate: LinearScorer, texts: Sequence[str]) -> np.ndarray:
-    """P(in scope) of each article."""
-    if not len(texts):
-        return np.zeros(0)
-    return softmax(gate.logits(list(texts)))[:, gate.classes.index(IN_SCOPE)]
+    """P(in scope) of each article, as labeling computes it."""
+    return in_scope_probability(gate, texts, IN_SCOPE)
 
 
 def gate_oof(texts: Sequence[str], in_scope: Sequence[bool], config: Config) -> np.ndarray:
@@ -100,17 +98,11 @@ def scope_gate(config: Config, rows: list[dict[str, Any]], oof_probs: np.ndarray
     threshold is the one whose veto gives them the best article macro-F1. None when no
     topic has enough articles to be gated.
     """
-    from train.article_level import (
-        article_decisions,
-        gold_article_label,
-        group_by_article,
-    )
+    from train.article_level import article_decisions, article_items
 
     other = config.data.other_label
-    groups = group_by_article([r["article_id"] for r in rows])
-    ids = list(groups)
-    texts = [rows[idx[0]]["context"] for idx in groups.values()]
-    gold = [gold_article_label([rows[i]["label"] for i in idx], [rows[i]["text"] for i in idx], other) for idx in groups.values()]
+    articles = article_items(rows, other)  # the order of article_decisions
+    ids, texts, gold = [a["article_id"] for a in articles], [a["text"] for a in articles], [a["gold"] for a in articles]
     topics = gated_topics(gold, config.data.labels, config.scope_gate.min_articles)
     if not topics:
         return None, None, None

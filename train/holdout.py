@@ -15,17 +15,6 @@ import numpy as np
 
 from predict.model import TopicModel
 from train import metrics as M
-from train.article_level import gold_article_label, group_by_article
-
-
-def holdout_articles(rows: list[dict[str, Any]], other: str | None) -> list[dict[str, Any]]:
-    """One item per held-out article: its raw text, gold label and family."""
-    out = []
-    for aid, idx in group_by_article([r["article_id"] for r in rows]).items():
-        gold = gold_article_label([rows[i]["label"] for i in idx], [rows[i]["text"] for i in idx], other)
-        out.append({"article_id": aid, "text": rows[idx[0]]["context"], "gold": gold, "family": rows[idx[0]]["family"],
-                    "origin": rows[idx[0]]["origin"]})
-    return out
 
 
 def score_articles(model: TopicModel, articles: list[dict[str, Any]], classes: list[str], other: str | None) -> dict[str, Any]:
