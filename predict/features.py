@@ -12,7 +12,8 @@ directly (`predict.linear`), so both compute exactly the same numbers.
   seized in Sfax": the same words, another file.
 
 Terms are matched as substrings of the normalized text, which tolerates Arabic clitics
-(بالكبتاغون، لداعش).
+(بالكبتاغون، لداعش). A term written with a final ``$`` must end a word: ``قيصر$`` (the
+Caesar Act, Caesar's photographs) matches لقيصر but not قيصرية (a Caesarean section).
 """
 
 from __future__ import annotations
@@ -41,15 +42,23 @@ def _pattern(terms: tuple[str, ...]) -> re.Pattern:
     trie: dict = {}
     for term in terms:
         node = trie
-        for char in term:
+        for char in term.removesuffix(WORD_END):
             node = node.setdefault(char, {})
-        node[""] = {}  # a term ends here
+        node[WORD_END if term.endswith(WORD_END) and len(term) > 1 else ""] = {}  # a term ends here (at a word end)
     return re.compile(_trie_regex(trie))
 
 
+WORD_END = "$"
+_AT_WORD_END = r"(?!\w)"
+
+
 def _trie_regex(node: dict) -> str:
-    """The continuations of a trie node; optional (and greedy, so the longest is tried first) where a term ends."""
-    branches = [re.escape(char) + _trie_regex(child) for char, child in sorted(node.items()) if char]
+    """The continuations of a trie node; optional (and greedy, so the longest is tried first) where a term ends.
+
+    Where only a word-end term ends, the last branch is an empty match followed by no letter."""
+    branches = [re.escape(char) + _trie_regex(child) for char, child in sorted(node.items()) if char and char != WORD_END]
+    if WORD_END in node and "" not in node:
+        branches.append(_AT_WORD_END)
     if not branches:
         return ""
     body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
@@ -63,7 +72,8 @@ def count_terms(norm_text: str, terms: tuple[str, ...]) -> int:
 
 def matched_terms(norm_text: str, terms: list[str]) -> list[str]:
     """The terms of a group that occur in the text (for explanations)."""
-    return [t for t in terms if t in norm_text]
+    return [t for t in terms if (re.search(re.escape(t[:-1]) + _AT_WORD_END, norm_text) if t.endswith(WORD_END) and len(t) > 1
+                                 else t in norm_text)]
 
 
 @dataclass(frozen=True)

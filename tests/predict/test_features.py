@@ -16,7 +16,8 @@ def alternation_count(text: str, terms: tuple[str, ...]) -> int:
     """The definition `count_terms` must match: findall of the terms as one alternation, longest first."""
     if not terms:
         return 0
-    return len(re.findall("|".join(re.escape(t) for t in sorted(terms, key=lambda t: (-len(t), t))), text))
+    as_regex = lambda t: re.escape(t[:-1]) + r"(?!\w)" if t.endswith("$") and len(t) > 1 else re.escape(t)  # noqa: E731
+    return len(re.findall("|".join(as_regex(t) for t in sorted(terms, key=lambda t: (-len(t.rstrip("$")), t))), text))
 
 
 def shipped_groups() -> list[tuple[str, ...]]:
@@ -55,6 +56,9 @@ ADVERSARIAL = [
     (("a.b", "(x)", "c+", "d?", "e\\f", "[g]", "^h$", "i|j"), "a.b axb (x) x c+ cc d? e\\f [g] g ^h$ i|j i"),
     (("2254", "225", "ofac"), "2254 22545 225 ofac ofa"),
     (("", "ab"), "xaby"),  # an empty term (never produced by normalize_terms) matches empty stretches
+    (("قيصر$", "قانون قيصر"), "عمليه قيصريه ولقيصر وقيصر. قانون قيصر قيصرقيصر"),  # "$": only at a word end
+    (("ab$", "abc"), "ab abc abd ab."),  # a word-end term that shares a prefix with a longer one
+    (("ab$", "ab"), "abx ab"),  # the same term with and without "$": the plain one matches everywhere
 ]
 
 
@@ -67,6 +71,7 @@ def test_counts_equal_the_alternation_on_random_terms_and_texts():
     rng = random.Random(13)
     alphabet = "abاله "  # few letters: prefixes, overlaps and repeats are everywhere
     for _ in range(3000):
-        terms = tuple({"".join(rng.choices(alphabet, k=rng.randint(1, 5))) for _ in range(rng.randint(1, 8))})
+        terms = tuple({"".join(rng.choices(alphabet, k=rng.randint(1, 5))) + ("$" if rng.random() < 0.3 else "")
+                       for _ in range(rng.randint(1, 8))})
         text = "".join(rng.choices(alphabet, k=rng.randint(0, 60)))
         assert count_terms(text, terms) == alternation_count(text, terms), (terms, text)
