@@ -29,6 +29,13 @@ if "without_gate_macro_f1" in art:
           + " / ".join(f"{art[f'without_gate_recall.{t}']:.2f}" for t in ("drugs", "counter_isis", "sanctions", "diplomacy")) + " |")
     print("| without the scope gate: out-of-scope articles given a topic | "
           + " / ".join(pct(art.get(f"without_gate_false_topic_rate.{f}")) for f in fams) + " |")
+if "cv_excerpt_macro_f1" in cv:
+    print(f"| excerpts (each held-out paragraph alone, no gate): macro-F1 (5 classes) | {cv['cv_excerpt_macro_f1']:.3f} ± "
+          f"{cv['cv_excerpt_macro_f1_std']:.3f} |")
+    print("| excerpts: recall drugs / counter_isis / sanctions / diplomacy | "
+          + " / ".join(f"{cv[f'cv_excerpt_recall.{t}']:.2f}" for t in ("drugs", "counter_isis", "sanctions", "diplomacy")) + " |")
+    print("| excerpts: out-of-scope paragraphs given a topic | "
+          + " / ".join(pct(cv.get(f"cv_excerpt_false_topic_rate.{f}")) for f in fams) + " |")
 print(f"| article confidence ECE | {art['ece']:.3f} |")
 seeds = m["seed_articles"]
 print(f"| seed articles right (final model / out of fold) | {seeds['final_model_right']}/{seeds['n']} / "
@@ -42,6 +49,15 @@ for name, r in test.items():
     print(f"| {name} | {r['macro_f1_topics']:.3f} [{ci[0]:.2f}, {ci[1]:.2f}] | {r.get('recall.counter_isis', 0):.2f} / "
           f"{r.get('recall.diplomacy', 0):.2f} | " + " / ".join(pct(r.get(f"false_topic_rate.{f}")) for f in fams)
           + f" | {r['ece']:.3f} |")
+excerpts = m.get("test_split_excerpts") or {}
+if excerpts:
+    print("\nThe same test split as short excerpts: each held-out paragraph labeled alone, its gold label its own:\n")
+    print("| model | topic macro-F1 [95 % CI] | recall counter_isis / diplomacy | given a topic: Syria off-axis / "
+          "same vocabulary / general news |\n|---|---|---|---|")
+    for name, r in excerpts.items():
+        ci = r.get("macro_f1_topics_95ci", [None, None])
+        print(f"| {name} | {r['macro_f1_topics']:.3f} [{ci[0]:.2f}, {ci[1]:.2f}] | {r.get('recall.counter_isis', 0):.2f} / "
+              f"{r.get('recall.diplomacy', 0):.2f} | " + " / ".join(pct(r.get(f"false_topic_rate.{f}")) for f in fams) + " |")
 first = next(iter(test.values()))
 print(f"\n{first['articles']} test articles: " + ", ".join(f"{f} {first.get(f'articles.{f}', 0)}" for f in fams)
       + f"; in scope: {first['articles'] - sum(first.get(f'articles.{f}', 0) for f in fams)} ({', '.join(first['topics_present'])}).")

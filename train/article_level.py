@@ -131,10 +131,41 @@ def article_cv(oof_probs: np.ndarray, rows: list[dict[str, Any]], classes: list[
     return calibration, summary, reliability
 
 
+def excerpt_cv(excerpt_probs: np.ndarray, rows: list[dict[str, Any]], classes: list[str], other: str | None,
+               threshold: float) -> dict[str, float]:
+    """Grouped CV of short excerpts: every held-out paragraph labeled alone, as an article of one paragraph
+    (its gold label is its own), without the scope gate. Mean over repeats, per topic and per family."""
+    from train import metrics as M
+
+    gold = [r["label"] for r in rows]
+    metrics: dict[str, list[float]] = defaultdict(list)
+    for probs in excerpt_probs:
+        pred = M.decisions(probs, classes, other, threshold)
+        m = M.classification_metrics(gold, pred, classes)
+        metrics["excerpt_macro_f1"].append(m["macro_f1"])
+        for c in classes:
+            if c != other and c in gold:
+                metrics[f"excerpt_recall.{c}"].append(m[f"recall.{c}"])
+        for family in sorted({r.get("family", "in_scope") for r in rows} - {"in_scope"}):
+            idx = [i for i, r in enumerate(rows) if r.get("family") == family]
+            rate = M.false_topic_rate([gold[i] for i in idx], [pred[i] for i in idx], other)
+            if rate is not None:
+                metrics[f"excerpt_false_topic_rate.{family}"].append(rate)
+    summary = {f"cv_{k}": float(np.mean(v)) for k, v in metrics.items()}
+    summary["cv_excerpt_macro_f1_std"] = float(np.std(metrics["excerpt_macro_f1"]))
+    return summary
+
+
 def choose_article_decision(oof_probs: np.ndarray, rows: list[dict[str, Any]], classes: list[str], other: str,
-                            thresholds: Sequence[float], shares: Sequence[float]) -> tuple[float, float, float]:
+                            thresholds: Sequence[float], shares: Sequence[float],
+                            excerpt_probs: np.ndarray | None = None) -> tuple[float, float, float]:
     """The paragraph threshold and article topic share with the best out-of-fold article macro-F1
-    (mean over repeats; ties go to the lower threshold, then the lower share)."""
+    (mean over repeats; ties go to the lower threshold, then the lower share).
+
+    With ``excerpt_probs`` (each paragraph scored alone) the score is the mean of the article
+    macro-F1 and the excerpt macro-F1: one threshold serves both, and on whole articles alone a
+    strict one wins (a topic needs only a few confident paragraphs) that leaves most excerpts `other`.
+    """
     from predict.model import decide
     from train import metrics as M
 
@@ -156,8 +187,13 @@ def choose_article_decision(oof_probs: np.ndarray, rows: list[dict[str, Any]], c
             for s in shares:
                 pred = [max(ws, key=ws.get) if ws and sum(ws.values()) / total >= s else other for ws, total in topic_words]
                 f1[s].append(M.classification_metrics(gold, pred, classes)["macro_f1"])
+        alone = 0.0
+        if excerpt_probs is not None:
+            gold_paragraphs = [r["label"] for r in rows]
+            alone = float(np.mean([M.classification_metrics(gold_paragraphs, M.decisions(p, classes, other, t), classes)["macro_f1"]
+                                   for p in excerpt_probs]))
         for s in shares:
-            score = round(float(np.mean(f1[s])), 6)
+            score = round(float(np.mean(f1[s])) if excerpt_probs is None else (float(np.mean(f1[s])) + alone) / 2, 6)
             if score > best[0]:
                 best = (score, float(t), float(s))
     return best[1], best[2], best[0]

@@ -80,6 +80,8 @@ class LinearModelConfig(Strict):
     max_iter: int = Field(default=2000, gt=0)
     solver: Literal["lbfgs", "newton-cg", "saga"] = Field(default="newton-cg", description="logreg only; newton-cg converges "
                                                           "in a few seconds where lbfgs takes minutes on these features")
+    excerpt_view: bool = Field(default=True, description="also fit on every paragraph read alone, as its own article, so a "
+                               "short excerpt is scored like a paragraph of a long article (train.linear.with_excerpt_view)")
 
     @field_validator("C_grid")
     @classmethod

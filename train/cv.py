@@ -42,6 +42,7 @@ class TrainResult:
     gate: Any = None  # the scope gate's scorer (`train.gate`), saved beside the model
     gate_meta: dict[str, Any] | None = None  # meta["scope_gate"]
     gate_oof: dict[str, np.ndarray] | None = None  # article id -> held-out P(in scope) per repeat
+    excerpt_probs: np.ndarray | None = None  # like oof_probs, each paragraph scored alone (its own article)
 
 
 def grouped_folds(labels: Sequence[str], groups: Sequence[str], n_splits: int, n_repeats: int, seed: int) -> list[Fold]:
@@ -64,20 +65,23 @@ def logits_in_order(scorer: Any, units: Sequence[tuple[str, str]], classes: list
     return out
 
 
-def cross_validate(texts: list[tuple[str, str]], labels: list[str], groups: list[str], folds: list[Fold], fit: FitFn, classes: list[str]) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """Out-of-fold logits for every repeat, and the metrics of each fold."""
+def cross_validate(texts: list[tuple[str, str]], labels: list[str], groups: list[str], folds: list[Fold], fit: FitFn,
+                   classes: list[str]) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    """Out-of-fold logits for every repeat, in their articles and read alone (an excerpt), and the metrics of each fold."""
     n_repeats = max(f.repeat for f in folds) + 1
     oof = np.full((n_repeats, len(texts), len(classes)), np.nan)
+    alone = np.full_like(oof, np.nan)
     per_fold = []
     pick = lambda seq, idx: [seq[i] for i in idx]  # noqa: E731
     for f in folds:
         scorer = fit(pick(texts, f.train), pick(labels, f.train), pick(groups, f.train))
         oof[f.repeat, f.test] = logits_in_order(scorer, pick(texts, f.test), classes)
+        alone[f.repeat, f.test] = logits_in_order(scorer, [(t[0], t[0]) for t in pick(texts, f.test)], classes)
         pred = [classes[i] for i in oof[f.repeat, f.test].argmax(axis=1)]
         m = M.classification_metrics(pick(labels, f.test), pred, classes)
         per_fold.append({"repeat": f.repeat, "fold": f.fold, "n_test": len(f.test),
                          "test_articles": len(set(pick(groups, f.test))), "macro_f1": m["macro_f1"], "accuracy": m["accuracy"]})
-    return oof, per_fold
+    return oof, alone, per_fold
 
 
 def summarize(oof_probs: np.ndarray, labels: list[str], classes: list[str], other: str | None, threshold: float, per_fold: list[dict[str, Any]]) -> dict[str, float]:
@@ -103,10 +107,10 @@ def train_model(texts: list[tuple[str, str]], labels: list[str], groups: list[st
     classes = config.classes
     ev = config.evaluation
     folds = grouped_folds(labels, groups, ev.n_splits, ev.n_repeats, config.seed)
-    oof, per_fold = cross_validate(texts, labels, groups, folds, fit, classes)
+    oof, alone, per_fold = cross_validate(texts, labels, groups, folds, fit, classes)
     y = np.array([classes.index(l) for l in labels])
     temperature = M.fit_temperature(oof.reshape(-1, len(classes)), np.tile(y, len(oof)))
-    probs = np.stack([softmax(np.where(np.isfinite(o), o, -1e9), temperature) for o in oof])
+    probs, excerpt_probs = (np.stack([softmax(np.where(np.isfinite(o), o, -1e9), temperature) for o in x]) for x in (oof, alone))
     all_probs, all_labels = probs.reshape(-1, len(classes)), labels * len(oof)
     curve = M.coverage_curve(all_probs, all_labels, classes, config.data.other_label)
     if config.data.other_label is None:
@@ -118,7 +122,7 @@ def train_model(texts: list[tuple[str, str]], labels: list[str], groups: list[st
     summary["cv_ece"] = M.expected_calibration_error(reliability)
     scorer = fit(texts, labels, groups)
     return TrainResult(scorer, classes, temperature, threshold, summary, probs, per_fold, curve, reliability,
-                       dict(getattr(scorer, "params", {})))
+                       dict(getattr(scorer, "params", {})), excerpt_probs=excerpt_probs)
 
 
 def inner_group_splits(groups: Sequence[str], n_splits: int) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -115,23 +115,33 @@ def seed_articles(config: Config, model: Any, oof_rows: list[dict[str, Any]], oo
             "out_of_fold_right": sum(v["gold"] == v["out_of_fold"] for v in out.values()), "n": len(out)}
 
 
-def evaluate_holdout(config: Config, model: Any, classes: list[str]) -> dict[str, Any]:
-    """The model and its ablations on the fixed test split, article by article."""
+def evaluate_holdout(config: Config, model: Any, classes: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The model and its ablations on the fixed test split: article by article, and as short excerpts
+    (each held-out paragraph labeled alone, gold its own label; `excerpt_items`)."""
     from train.article_level import article_items
     from train.dataset import load_examples
     from train.holdout import score_articles
 
     other = config.data.other_label
-    articles = article_items(load_examples(config, "holdout"), other)
+    held_out = load_examples(config, "holdout")
+    articles, excerpts = article_items(held_out, other), excerpt_items(held_out)
     if not articles:
-        return {}
-    result = {"model": score_articles(model, articles, classes, other)}
+        return {}, {}
+    variants = {"model": model}
     if config.model.type != "transformer":
-        for name, variant in ablations(config, load_examples(config, "train"), model).items():
-            result[name] = score_articles(variant, articles, classes, other)
-    for r in result.values():
+        variants.update(ablations(config, load_examples(config, "train"), model))
+    result = {name: score_articles(v, articles, classes, other) for name, v in variants.items()}
+    alone = {name: score_articles(variants[name], excerpts, classes, other) for name in ("model", "no_gate", "seed_only")
+             if name in variants}
+    for r in (*result.values(), *alone.values()):
         r.pop("_pred", None)
-    return result
+    return result, alone
+
+
+def excerpt_items(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each held-out paragraph as an article of its own: what a user labels when they paste an excerpt."""
+    return [{"article_id": f"{r['article_id']}#{r['paragraph_index']}", "text": r["text"], "gold": r["label"],
+             "family": r.get("family", "in_scope"), "origin": r.get("origin")} for r in rows]
 
 
 def run_evaluate(config: Config, tracking_uri: str | None) -> list[str]:
@@ -150,7 +160,7 @@ def run_evaluate(config: Config, tracking_uri: str | None) -> list[str]:
     plot_confusion(M.confusion(y, pred, classes), classes, out / "plots" / "confusion.png")
     plot_per_class_f1({c: meta["metrics"][f"cv_f1.{c}"] for c in classes}, out / "plots" / "per_class_f1.png")
     n_wrong = write_misclassified(rows, pred, probs, out / "misclassified.csv")
-    test = evaluate_holdout(config, model, classes)
+    test, excerpts = evaluate_holdout(config, model, classes)
     if test:
         write_holdout_reports(out / "test_split", test)
     cv = {k: round(v, 4) for k, v in meta["metrics"].items()}
@@ -158,6 +168,7 @@ def run_evaluate(config: Config, tracking_uri: str | None) -> list[str]:
         "paragraph_cv": {k: v for k, v in cv.items() if not k.startswith("cv_article") and k != "gate_threshold"},
         "article_cv": {k[len("cv_article_"):]: v for k, v in cv.items() if k.startswith("cv_article")},
         "test_split": {name: {k: v for k, v in r.items() if k != "reliability"} for name, r in test.items()},
+        "test_split_excerpts": {name: {k: v for k, v in r.items() if k != "reliability"} for name, r in excerpts.items()},
         "seed_articles": seed_articles(config, model, rows, probs, classes),
         "calibration": {"temperature": round(model.temperature, 4), "threshold": threshold, "scope_gate": meta.get("scope_gate"),
                         "article_confidence": meta.get("article_calibration")},
@@ -168,7 +179,7 @@ def run_evaluate(config: Config, tracking_uri: str | None) -> list[str]:
     lines = [f"misclassified out-of-fold paragraphs: {n_wrong} (see {out / 'misclassified.csv'})",
              f"seed articles right: {seeds['final_model_right']}/{seeds['n']} (final model), "
              f"{seeds['out_of_fold_right']}/{seeds['n']} (out of fold)"]
-    for name, r in test.items():
+    for name, r in [*test.items(), *((f"{n}, paragraphs alone", r) for n, r in excerpts.items())]:
         fam = ", ".join(f"{k.split('.', 1)[1]} {v:.3f}" for k, v in r.items() if k.startswith("false_topic_rate."))
         lines.append(f"test split, {name}: macro-F1 over topics {r['macro_f1_topics']} (95% CI {r['macro_f1_topics_95ci']}; "
                      f"{'/'.join(r['topics_present'])}), "
@@ -196,7 +207,7 @@ def _log_to_run(run_id: str | None, tracking_uri: str | None, metrics: dict[str,
 
     mlflow.set_tracking_uri(resolve_tracking_uri(tracking_uri))
     with mlflow.start_run(run_id=run_id):
-        flat = flatten({k: metrics[k] for k in ("article_cv", "test_split")})
+        flat = flatten({k: metrics[k] for k in ("article_cv", "test_split", "test_split_excerpts")})
         mlflow.log_metrics({f"eval.{k}": v for k, v in flat.items() if isinstance(v, (int, float)) and v is not None})
         mlflow.log_artifacts(str(out / "plots"), "plots")
         mlflow.log_artifact(str(out / "misclassified.csv"))

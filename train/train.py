@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from predict.features import TermFeatures
-from train.article_level import GOLD_TOPIC_SHARE, article_cv, choose_article_decision
+from train.article_level import GOLD_TOPIC_SHARE, article_cv, choose_article_decision, excerpt_cv
 from train.config import Config, config_to_dict, flatten, load_gazetteer, load_lexicon
 from train.cv import train_model
 from train.dataset import check_splits, dataset_version, load_examples
@@ -53,7 +53,7 @@ def train_and_calibrate(config: Config, rows: list[dict[str, Any]]) -> tuple[Any
     share = ev.min_topic_share if ev.min_topic_share is not None else GOLD_TOPIC_SHARE
     if other and ev.threshold is None and ev.target_accuracy is None and ev.min_topic_share is None:
         result.threshold, share, _ = choose_article_decision(
-            result.oof_probs, rows, result.classes, other, THRESHOLDS, TOPIC_SHARES)
+            result.oof_probs, rows, result.classes, other, THRESHOLDS, TOPIC_SHARES, result.excerpt_probs)
     result.min_topic_share = share
     if config.scope_gate is not None:
         from train.gate import scope_gate
@@ -68,6 +68,8 @@ def train_and_calibrate(config: Config, rows: list[dict[str, Any]]) -> tuple[Any
     calibration, article_metrics, reliability = article_cv(result.oof_probs, rows, result.classes, other, result.threshold,
                                                            share, result.gate_meta, result.gate_oof)
     result.metrics.update(article_metrics)
+    if result.excerpt_probs is not None:
+        result.metrics.update(excerpt_cv(result.excerpt_probs, rows, result.classes, other, result.threshold))
     return result, calibration, reliability
 
 
@@ -115,7 +117,7 @@ def run_train(config: Config, config_path: str, tracking_uri: str | None) -> lis
         f"articles: macro-F1 {m['cv_article_macro_f1']:.3f} ± {m['cv_article_macro_f1_std']:.3f}, confidence ECE "
         f"{m['cv_article_ece']:.3f}; out-of-scope given a topic: "
         + (", ".join(f"{k.split('.')[-1]} {v:.3f}" for k, v in m.items() if k.startswith("cv_article_false_topic_rate.")) or "n/a"),
-    ] + gate_summary(result.gate_meta, m)
+    ] + gate_summary(result.gate_meta, m) + excerpt_summary(m)
 
 
 def gate_summary(gate: dict[str, Any] | None, m: dict[str, float]) -> list[str]:
@@ -125,6 +127,16 @@ def gate_summary(gate: dict[str, Any] | None, m: dict[str, float]) -> list[str]:
     rates = ", ".join(f"{k.split('.')[-1]} {v:.3f}" for k, v in m.items() if k.startswith("cv_article_without_gate_false_topic_rate."))
     return [f"scope gate on {', '.join(gate['topics'])} at {gate['threshold']:g}; without it, articles: macro-F1 "
             f"{m['cv_article_without_gate_macro_f1']:.3f}; out-of-scope given a topic: {rates}"]
+
+
+def excerpt_summary(m: dict[str, float]) -> list[str]:
+    """The training summary's line on short excerpts: each held-out paragraph labeled alone."""
+    if "cv_excerpt_macro_f1" not in m:
+        return []
+    recall = ", ".join(f"{k.split('.')[-1]}={v:.2f}" for k, v in m.items() if k.startswith("cv_excerpt_recall."))
+    rates = ", ".join(f"{k.split('.')[-1]} {v:.3f}" for k, v in m.items() if k.startswith("cv_excerpt_false_topic_rate."))
+    return [f"excerpts (each held-out paragraph alone, no gate): macro-F1 {m['cv_excerpt_macro_f1']:.3f} ± "
+            f"{m['cv_excerpt_macro_f1_std']:.3f}; recall {recall}; out-of-scope given a topic: {rates}"]
 
 
 def write_cv_reports(directory: Path, rows: list[dict[str, Any]], result: Any) -> None:

@@ -58,6 +58,31 @@ def test_fast_training_is_reproducible_and_honest(workdir):
     train_acc = np.mean(np.array(first.scorer.classes)[fitted] == np.array(args[1]))
     assert first.metrics["cv_accuracy"] < train_acc
     assert 0 < first.metrics["cv_macro_f1"] < 1
+    # the excerpt view: the same held-out paragraphs scored alone; identical where the paragraph is its whole article
+    alone = first.excerpt_probs
+    assert alone.shape == first.oof_probs.shape and not np.isnan(alone).any()
+    whole = np.array([p == c for p, c in args[0]])
+    assert np.allclose(alone[:, whole], first.oof_probs[:, whole]) and not np.allclose(alone[:, ~whole], first.oof_probs[:, ~whole])
+
+
+def test_excerpt_view_adds_each_paragraph_of_a_longer_article_alone():
+    from train.linear import with_excerpt_view
+
+    units = [("p1", "p1\np2"), ("p2", "p1\np2"), ("solo", "solo")]
+    got = with_excerpt_view(units, ["a", "b", "c"], ["A", "A", "S"])
+    assert got == (units + [("p1", "p1"), ("p2", "p2")], ["a", "b", "c", "a", "b"], ["A", "A", "S", "A", "A"])
+
+
+def test_excerpt_cv_reports_recall_and_false_topics_per_family():
+    from train.article_level import excerpt_cv
+
+    classes = ["drugs", "other"]
+    rows = [{"label": "drugs", "family": "in_scope"}, {"label": "other", "family": "same_vocabulary"},
+            {"label": "other", "family": "same_vocabulary"}]
+    probs = np.array([[[0.9, 0.1], [0.6, 0.4], [0.1, 0.9]]])  # the second out-of-scope paragraph given a topic
+    m = excerpt_cv(probs, rows, classes, "other", threshold=0.5)
+    assert m["cv_excerpt_recall.drugs"] == 1.0 and m["cv_excerpt_false_topic_rate.same_vocabulary"] == 0.5
+    assert excerpt_cv(probs, rows, classes, "other", threshold=0.7)["cv_excerpt_false_topic_rate.same_vocabulary"] == 0.0
 
 
 def test_artifact_round_trip_labels_raw_text(trained_model_dir):
