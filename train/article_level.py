@@ -138,6 +138,8 @@ def excerpt_cv(excerpt_probs: np.ndarray, rows: list[dict[str, Any]], classes: l
     from train import metrics as M
 
     gold = [r["label"] for r in rows]
+    families = {f: [i for i, r in enumerate(rows) if r.get("family") == f]
+                for f in sorted({r.get("family", "in_scope") for r in rows} - {"in_scope"})}
     metrics: dict[str, list[float]] = defaultdict(list)
     for probs in excerpt_probs:
         pred = M.decisions(probs, classes, other, threshold)
@@ -146,8 +148,7 @@ def excerpt_cv(excerpt_probs: np.ndarray, rows: list[dict[str, Any]], classes: l
         for c in classes:
             if c != other and c in gold:
                 metrics[f"excerpt_recall.{c}"].append(m[f"recall.{c}"])
-        for family in sorted({r.get("family", "in_scope") for r in rows} - {"in_scope"}):
-            idx = [i for i, r in enumerate(rows) if r.get("family") == family]
+        for family, idx in families.items():
             rate = M.false_topic_rate([gold[i] for i in idx], [pred[i] for i in idx], other)
             if rate is not None:
                 metrics[f"excerpt_false_topic_rate.{family}"].append(rate)
