@@ -33,6 +33,7 @@ def test_fresh_clone_dvc_repro_experiment_and_batch_labeling(tmp_path):
     config = yaml.safe_load((repo / "configs/default.yaml").read_text(encoding="utf-8"))
     config["evaluation"].update(n_splits=3, n_repeats=1, inner_splits=2)  # small, to keep CI fast
     config["model"]["C_grid"] = [10.0]
+    config["model"]["excerpt_view"] = False  # half the training rows; the view has its own tests (tests/train)
     (repo / "configs/default.yaml").write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
@@ -141,6 +142,7 @@ def test_readme_quickstart_retraining_and_serving_run_as_written_in_a_fresh_clon
     config = yaml.safe_load((repo / "configs/default.yaml").read_text(encoding="utf-8"))
     config["evaluation"].update(n_splits=3, n_repeats=1, inner_splits=2)  # small data, same commands
     config["model"]["C_grid"] = [10.0]
+    config["model"]["excerpt_view"] = False  # half the training rows; the view has its own tests (tests/train)
     (repo / "configs/default.yaml").write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     (repo / ".venv").symlink_to(venv)  # `make setup` finds it installed and leaves it alone
     for dep in ("requirements.lock", "pyproject.toml"):
