@@ -113,6 +113,18 @@ class TermFeatures:
         at_paragraph = [math.log1p(count_terms(norm_paragraph, terms)) * self.scope_weight for _, terms in self.gazetteer]
         return lex + at_paragraph + at_article + [v * linked for v in lex] + [v * (1.0 - linked) for v in lex]
 
+    def matrix(self, lexicon_counts, paragraph_counts, article_counts):
+        """`vector` for a batch, from match counts (rows: paragraphs; columns: lexicon topics, gazetteer groups)."""
+        import numpy as np
+
+        lex = np.log1p(np.asarray(lexicon_counts, dtype=np.float64)) * self.lexicon_weight
+        if not self.gazetteer:
+            return lex
+        at_paragraph = np.log1p(np.asarray(paragraph_counts, dtype=np.float64)) * self.scope_weight
+        at_article = np.log1p(np.asarray(article_counts, dtype=np.float64)) * self.scope_weight
+        linked = (np.asarray(article_counts).sum(axis=1) > 0).astype(np.float64)[:, None]
+        return np.hstack([lex, at_paragraph, at_article, lex * linked, lex * (1.0 - linked)])
+
     def explain_terms(self, norm_paragraph: str, norm_article: str) -> dict[str, list[str]]:
         """Feature name -> the terms that fired it, for `--explain`."""
         out = {f"lexicon:{t}": matched_terms(norm_paragraph, terms) for t, terms in self.lexicon}

@@ -4,12 +4,14 @@ It computes exactly what the fitted scikit-learn pipeline of `train.linear` comp
 (same normalization, n-grams, sublinear TF-IDF with l2 norm per block, term features,
 coefficients), from plain data files: no scikit-learn, SciPy or pickle at labeling time.
 Character n-grams within word boundaries depend only on the word, so each word's
-n-gram columns are computed once and cached.
+n-gram columns are computed once and cached. A long run switches to the same computation
+compiled with Numba (`predict.compiled`) after its first `COMPILED_AFTER_TEXTS` texts.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any, Sequence
@@ -20,6 +22,17 @@ from predict.features import TermFeatures
 from predict.text import normalize_arabic
 
 WORD_CACHE_LIMIT = 200_000  # distinct words kept with their n-gram columns; bounded memory on any input
+# The compiled loop (`predict.compiled`) takes about 1.5 s to start (Numba, tables) and saves about 0.3 ms per paragraph:
+# a scorer uses it once it has scored this many texts with NumPy, so short runs (one article, a request) never pay to start it.
+# MIHWAR_COMPILED_AFTER sets it for a run: 0 compiles from the first text, "never" keeps NumPy.
+COMPILED_AFTER_TEXTS = 2_000
+
+
+def compiled_after_from_env() -> int | None:
+    value = os.environ.get("MIHWAR_COMPILED_AFTER", "").strip().lower()
+    if value == "never":
+        return None
+    return int(value) if value.isdigit() else COMPILED_AFTER_TEXTS
 
 
 class TfidfBlock:
@@ -104,6 +117,23 @@ class LinearScorer:
         self.intercept = np.asarray(intercept, dtype=np.float64)
         self.offsets = np.cumsum([0] + [len(b.idf) for b in blocks]).tolist()
         self.feature_names_cache: list[str] | None = None
+        self.compiled_after = compiled_after_from_env()  # 0: always compiled; None: never
+        self.texts_scored = 0
+        self._compiled: Any = None  # built when first needed; False where Numba or the model's features are not supported
+
+    def compiled(self) -> Any:
+        """The compiled loop for this model (`predict.compiled.CompiledLinear`), or None where it cannot run."""
+        if self._compiled is None:
+            try:
+                from predict.compiled import CompiledLinear, Unsupported
+            except ImportError:  # Numba is not installed: NumPy computes the same numbers, slower
+                self._compiled = False
+            else:
+                try:
+                    self._compiled = CompiledLinear(self)
+                except Unsupported:
+                    self._compiled = False
+        return self._compiled or None
 
     def _design(self, paragraphs: Sequence[str], contexts: Sequence[str] | None):
         norm = [normalize_arabic(p) for p in paragraphs]
@@ -128,15 +158,48 @@ class LinearScorer:
         n = len(paragraphs)
         if n == 0:
             return np.zeros((0, len(self.classes)))
-        _, row, col, val, dense = self._design(paragraphs, contexts)
-        out = np.tile(self.intercept, (n, 1))
-        for k, weights in enumerate(self.coef_rows):
-            out[:, k] += np.bincount(row, weights=weights[col] * val, minlength=n)
+        use = self.compiled_after is not None and self.texts_scored >= self.compiled_after
+        self.texts_scored += n
+        compiled = self.compiled() if use else None
+        scored = self._compiled_scores(compiled, paragraphs, contexts) if compiled is not None else None
+        if scored is not None:
+            out, dense = scored
+        else:
+            _, row, col, val, dense = self._design(paragraphs, contexts)
+            out = np.tile(self.intercept, (n, 1))
+            for k, weights in enumerate(self.coef_rows):
+                out[:, k] += np.bincount(row, weights=weights[col] * val, minlength=n)
         if dense is not None:
             out += dense @ self.coef_t[self.offsets[-1]:]
         if out.shape[1] == 1:  # binary problems give one column: the positive class
             out = np.column_stack([np.zeros(n), out[:, 0]])
         return out
+
+    def _compiled_scores(self, compiled: Any, paragraphs: Sequence[str], contexts: Sequence[str] | None):
+        """`logits` before the term features, and the term features, through the compiled loop."""
+        from predict.compiled import NormalizedBatch, Unsupported
+
+        try:
+            batch = NormalizedBatch(list(paragraphs))
+        except Unsupported:  # a text this loop cannot take (NUL): the whole batch goes through NumPy
+            return None
+        out = compiled.block_scores(batch) + self.intercept
+        if self.terms is None:
+            return out, None
+        counts = compiled.term_counts(batch)
+        n_lex = len(self.terms.lexicon)
+        at_article = counts[:, n_lex:].copy()
+        if contexts is not None and self.terms.gazetteer:
+            elsewhere = [i for i, (p, c) in enumerate(zip(paragraphs, contexts)) if c != p]
+            if elsewhere:
+                unique = list(dict.fromkeys(contexts[i] for i in elsewhere))
+                where = {a: k for k, a in enumerate(unique)}
+                try:
+                    article_counts = compiled.term_counts(NormalizedBatch(unique), first_group=n_lex)
+                except Unsupported:
+                    return None
+                at_article[elsewhere] = article_counts[[where[contexts[i]] for i in elsewhere]]
+        return out, self.terms.matrix(counts[:, :n_lex], counts[:, n_lex:], at_article)
 
     def feature_names(self) -> list[str]:
         if self.feature_names_cache is None:

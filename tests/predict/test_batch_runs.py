@@ -169,3 +169,21 @@ def test_workers_give_the_same_rows_in_the_same_order(tmp_path, trained_model_di
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
     assert [r["id"] for r in read_rows(tmp_path / "w2.jsonl")] == [f"r{i}" for i in range(120)]
+
+
+def test_compiled_loop_labels_a_run_exactly_as_numpy_does(tmp_path, trained_model_dir):
+    """A long run switches to the compiled loop (`predict.compiled`): every byte of its output is NumPy's."""
+    from tests.predict.test_linear_parity import ant_units
+
+    src = tmp_path / "ant.jsonl"
+    paragraphs = [p for p, _ in ant_units()][:700]
+    src.write_bytes(b"".join(line(id=f"p{i}", text=p) for i, p in enumerate(paragraphs)))
+    outputs = []
+    for after in ("never", "0", "300"):  # NumPy only; compiled from the first text; switching in the middle of the run
+        out = tmp_path / f"after_{after}.jsonl"
+        proc = subprocess.run([*CLI, str(src), "--output", str(out), "--model", str(trained_model_dir), "--paragraphs"],
+                              capture_output=True, text=True, timeout=300, env={**os.environ, "MIHWAR_COMPILED_AFTER": after})
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        outputs.append(out.read_bytes())
+    assert len(read_rows(tmp_path / "after_never.jsonl")) == len(paragraphs)
+    assert outputs[0] == outputs[1] == outputs[2]

@@ -1,9 +1,11 @@
-"""The NumPy scorer computes what the scikit-learn pipeline computes, and labeling never imports scikit-learn.
+"""The NumPy scorer and its compiled loop compute what the scikit-learn pipeline computes; labeling never imports scikit-learn.
 
 One fit of the default pipeline (fixed C, no CV) on the shipped corpus's train split;
 its export, saved and reloaded as labeling loads it, must give the pipeline's
 probabilities within 1e-6 on every shipped paragraph (train and test splits) and on
-every paragraph of the ANT articles, and the same label everywhere.
+every paragraph of the ANT articles, and the same label everywhere: through NumPy and
+through the compiled loop (`predict.compiled`), whose normalization and term counts are
+also checked against `predict.text` and `predict.features` on adversarial random text.
 """
 
 from __future__ import annotations
@@ -69,7 +71,21 @@ def sklearn_probs(pipe, units) -> np.ndarray:
     return softmax(z, TEMPERATURE)
 
 
-def test_numpy_scorer_matches_the_pipeline(fitted):
+def scored(scorer, units, compiled: bool) -> np.ndarray:
+    """Logits through NumPy only, or through the compiled loop from the first text."""
+    from predict.linear import COMPILED_AFTER_TEXTS
+
+    scorer.compiled_after = 0 if compiled else None
+    try:
+        if compiled:
+            assert scorer.compiled() is not None, "the compiled loop does not take the default model"
+        return scorer.logits([u[0] for u in units], [u[1] for u in units])
+    finally:
+        scorer.compiled_after = COMPILED_AFTER_TEXTS
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "compiled"])
+def test_scorer_matches_the_pipeline(fitted, compiled):
     from predict.model import softmax
 
     pipe, scorer, examples, _ = fitted
@@ -77,9 +93,65 @@ def test_numpy_scorer_matches_the_pipeline(fitted):
     units = [(e.text, e.context) for e in examples] + ant_units()
     assert {e.split for e in examples} >= {"train", "holdout"} and len(units) > 5_000
     expected = sklearn_probs(pipe, units)
-    got = softmax(scorer.logits([u[0] for u in units], [u[1] for u in units]), TEMPERATURE)
+    got = softmax(scored(scorer, units, compiled), TEMPERATURE)
     assert np.abs(got - expected).max() < 1e-6
     assert (got.argmax(axis=1) == expected.argmax(axis=1)).all()
+
+
+def hostile_texts(n: int, seed: int = 0) -> list[str]:
+    """Random text from the characters normalization and matching treat specially: folded letters, diacritics,
+    invisible marks (also above the BMP), every kind of space, Greek sigma, dotted I, emoji, presentation forms, ellipsis."""
+    import random
+
+    from predict.text import _CHAR_MAP
+
+    special = [chr(c) for c in _CHAR_MAP] + list("\u064b\u0650\u0670\u0640\u200b\u200c\u200f\u00ad\ufeff\U000110bd\U0001343a")
+    special += list(" \t\n\u00a0\u2003\u3000\u1680\x1c") + list("ΣσςİIiAZaz_09.-@'") + ["🙂", "𝐀", "ﻻ", "ﷲ", "…", "\ud800"]
+    words = ["سوريا", "الكبتاغون", "داعش", "قيصر", "قيصرية", "العقوبات", "دمشق", "التحالف", "واشنطن", "حلب"]
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        parts = [rng.choice(words) if rng.random() < 0.4 else rng.choice(special) for _ in range(rng.randint(0, 30))]
+        out.append("".join(p + (" " if rng.random() < 0.5 else "") for p in parts))
+    return out
+
+
+def test_compiled_normalization_and_term_counts_match_python(fitted):
+    from predict.compiled import NormalizedBatch
+    from predict.features import count_terms
+    from predict.text import normalize_arabic
+
+    _, scorer, examples, _ = fitted
+    texts = [e.text for e in examples[:500]] + hostile_texts(3_000)
+    batch = NormalizedBatch(texts)
+    assert batch.texts() == [normalize_arabic(t) for t in texts]
+    compiled = scorer.compiled()
+    groups = list(scorer.terms.lexicon) + list(scorer.terms.gazetteer)
+    expected = [[count_terms(normalize_arabic(t), terms) for _, terms in groups] for t in texts]
+    assert compiled.term_counts(batch).tolist() == expected
+
+
+def test_compiled_loop_matches_numpy_on_hostile_text_and_without_term_features(fitted):
+    from predict.linear import LinearScorer
+
+    _, scorer, examples, _ = fitted
+    units = [(t, t) for t in hostile_texts(2_000, seed=1)] + [(e.text, e.context) for e in examples[:300]]
+    assert np.abs(scored(scorer, units, True) - scored(scorer, units, False)).max() < 1e-9
+    n_blocks = scorer.offsets[-1]  # the scope gate's kind of scorer: TF-IDF blocks only
+    plain = LinearScorer({**scorer.spec, "terms": None}, scorer.blocks, scorer.coef_t[:n_blocks].T, scorer.intercept)
+    assert np.abs(scored(plain, units, True) - scored(plain, units, False)).max() < 1e-9
+
+
+def test_compiled_loop_steps_aside_for_what_it_cannot_take(fitted, monkeypatch):
+    from predict.linear import LinearScorer
+
+    _, scorer, examples, _ = fitted
+    units = [(e.text, e.context) for e in examples[:50]] + [("نص فيه\x00محرف فارغ", "نص فيه\x00محرف فارغ")]
+    assert np.array_equal(scored(scorer, units, True), scored(scorer, units, False))  # NUL separates texts in its batch
+    monkeypatch.setitem(sys.modules, "predict.compiled", None)  # as if Numba were not installed
+    fresh = LinearScorer(scorer.spec, scorer.blocks, scorer.coef_t.T, scorer.intercept)
+    fresh.compiled_after = 0
+    assert fresh.compiled() is None and np.array_equal(fresh.logits([u[0] for u in units]), scored(scorer, [(u[0], u[0]) for u in units], False))
 
 
 LOADED_MODULES = """
