@@ -174,11 +174,12 @@ class TopicModel:
         for ps in segmented:
             parts.append(probs[start : start + len(ps)])
             start += len(ps)
-        labels = [decide_article(p, paragraph_weights(ps), self.classes, self.other_label, self.threshold, self.min_topic_share)
-                  for ps, p in zip(segmented, parts)]
+        weights = [paragraph_weights(ps) for ps in segmented]
+        labels = [decide_article(p, w, self.classes, self.other_label, self.threshold, self.min_topic_share)
+                  for w, p in zip(weights, parts)]
         in_scope = self.scope_probabilities(texts, labels)
-        return [self._article(text, ps, p, label, gate, paragraphs, explain)
-                for text, ps, p, label, gate in zip(texts, segmented, parts, labels, in_scope)]
+        return [self._article(text, ps, w, p, label, gate, paragraphs, explain)
+                for text, ps, w, p, label, gate in zip(texts, segmented, weights, parts, labels, in_scope)]
 
     def scope_probabilities(self, texts: Sequence[str], labels: Sequence[str]) -> list[float | None]:
         """The gate's P(in scope) of each article the gate may veto (its label is a gated topic); None for the others."""
@@ -192,9 +193,8 @@ class TopicModel:
             out[i] = float(p)
         return out
 
-    def _article(self, text: str, ps: list[str], probs: np.ndarray, label: str, in_scope: float | None,
+    def _article(self, text: str, ps: list[str], weights: np.ndarray, probs: np.ndarray, label: str, in_scope: float | None,
                  with_paragraphs: bool, explain: int) -> ArticlePrediction:
-        weights = paragraph_weights(ps)
         scores = aggregate_article(probs, weights)
         gate = self.meta.get("scope_gate") or {}
         if in_scope is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from functools import lru_cache
 
 _DIACRITICS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed]")
 _TATWEEL = "\u0640"
@@ -74,6 +75,7 @@ def is_blank(text: str | None) -> bool:
     return not text or not strip_invisible(text).strip()
 
 
+@lru_cache(maxsize=4096)  # a one-line record is checked as a record and again as its own paragraph
 def letter_counts(text: str) -> tuple[int, int]:
     """Letters (characters with ``str.isalpha``) in ``text``, and how many of them are Arabic (U+0621-U+064A).
 

@@ -62,12 +62,29 @@ def log_model(model_dir: Path, registered_name: str | None) -> str | None:
     return str(info.registered_model_version) if registered_name and info.registered_model_version else None
 
 
-def promotion_decision(candidate: dict[str, float], champion: dict[str, float] | None, topics: list[str], floor: float) -> tuple[bool, str]:
-    """Promote only a model that beats the champion's CV macro-F1 with every topic's recall over ``floor``.
+# What promotion compares, richest first: the level both models have decides (a champion from an older round may lack some).
+# The first is the figure `train.article_level.choose_article_decision` picks the threshold by: articles and excerpts alike.
+PROMOTION_FIGURES = (("cv_article_macro_f1", "cv_excerpt_macro_f1"), ("cv_article_macro_f1",), ("cv_macro_f1",))
 
-    The figure compared is the article-level one (``cv_article_macro_f1``: the label users
-    get, after the article decision and the scope gate) when both models have it, else the
-    paragraph-level ``cv_macro_f1``. The floor applies to paragraph and article recall.
+
+def promotion_figure(candidate: dict[str, float], champion: dict[str, float] | None) -> tuple[str, float, float | None] | None:
+    """The figure both models are compared on: its name, the candidate's value and the champion's (mean of the keys)."""
+    for keys in PROMOTION_FIGURES:
+        if all(k in candidate for k in keys) and (champion is None or all(k in champion for k in keys)):
+            name = keys[0] if len(keys) == 1 else f"mean({', '.join(keys)})"
+            mean = lambda m: sum(float(m[k]) for k in keys) / len(keys)  # noqa: E731
+            return name, mean(candidate), None if champion is None else mean(champion)
+    return None
+
+
+def promotion_decision(candidate: dict[str, float], champion: dict[str, float] | None, topics: list[str], floor: float) -> tuple[bool, str]:
+    """Promote only a model that beats the champion with every topic's recall over ``floor``.
+
+    The figure compared (`promotion_figure`) is the one the decision threshold is chosen by:
+    the mean of the article-level CV macro-F1 (the label users get, after the article
+    decision and the scope gate) and the excerpt-level one (each paragraph read alone),
+    when both models have them; else the article figure; else the paragraph-level
+    ``cv_macro_f1``. The floor applies to paragraph and article recall.
     """
     recalls = {f"{t}{level}": candidate[key] for t in topics for level, key in (("", f"cv_recall.{t}"), (" (articles)", f"cv_article_recall.{t}"))
                if key in candidate}
@@ -75,13 +92,13 @@ def promotion_decision(candidate: dict[str, float], champion: dict[str, float] |
     low = {name: v for name, v in recalls.items() if v < floor}
     if low:
         return False, f"recall under the floor {floor}: " + ", ".join(f"{t}={v:.3f}" for t, v in low.items())
-    key = "cv_article_macro_f1" if "cv_article_macro_f1" in candidate and (champion is None or "cv_article_macro_f1" in champion) else "cv_macro_f1"
-    f1 = candidate.get(key)
-    if f1 is None:
+    figure = promotion_figure(candidate, champion)
+    if figure is None:
         return False, "the candidate has no cv_macro_f1"
-    if champion is not None and f1 <= champion.get(key, float("-inf")):
-        return False, f"{key} {f1:.4f} does not beat the champion's {champion[key]:.4f}"
-    return True, f"{key} {f1:.4f}" + (f" beats the champion's {champion[key]:.4f}" if champion else " (no champion yet)")
+    name, f1, best = figure
+    if best is not None and f1 <= best:
+        return False, f"{name} {f1:.4f} does not beat the champion's {best:.4f}"
+    return True, f"{name} {f1:.4f}" + (f" beats the champion's {best:.4f}" if best is not None else " (no champion yet)")
 
 
 def crown_first_version(name: str, version: str) -> bool:

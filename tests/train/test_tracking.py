@@ -126,6 +126,20 @@ def test_gate_compares_the_article_labels_users_get_when_both_models_have_them()
     assert promotion_decision(candidate, metrics(0.7), TOPICS, 0.5)[1].startswith("cv_macro_f1 0.7600 beats")
 
 
+def test_gate_compares_articles_and_excerpts_together_when_both_models_have_both():
+    # the threshold is chosen for articles and excerpts alike: a model that gives up 0.05 on articles
+    # for 0.12 on excerpts is the better one, and one that gains articles by losing more on excerpts is not
+    champion = {**metrics(0.76), "cv_article_macro_f1": 0.85, "cv_excerpt_macro_f1": 0.57}
+    candidate = {**metrics(0.76), "cv_article_macro_f1": 0.80, "cv_excerpt_macro_f1": 0.69}
+    ok, reason = promotion_decision(candidate, champion, TOPICS, 0.5)
+    assert ok and reason == "mean(cv_article_macro_f1, cv_excerpt_macro_f1) 0.7450 beats the champion's 0.7100"
+    worse = {**candidate, "cv_article_macro_f1": 0.90, "cv_excerpt_macro_f1": 0.50}
+    assert not promotion_decision(worse, champion, TOPICS, 0.5)[0]
+    # a champion without excerpt figures: articles only, where this candidate loses
+    older = {**metrics(0.76), "cv_article_macro_f1": 0.85}
+    assert promotion_decision(candidate, older, TOPICS, 0.5)[1] == "cv_article_macro_f1 0.8000 does not beat the champion's 0.8500"
+
+
 @pytest.fixture
 def mlflow_server(tmp_path):
     port = free_port()
