@@ -47,34 +47,34 @@ def _slot(key: np.int64, mask: np.int64) -> np.int64:
 
 
 @njit(cache=True, nogil=True)
-def _build_table(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _build_table(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
     size = 16
     while size < 2 * len(keys):
         size *= 2
-    tk, tv = np.full(size, EMPTY, np.int64), np.full(size, EMPTY, np.int64)
+    table = np.full((size, 2), EMPTY, np.int64)  # key and value side by side: one cache line per probe
     mask = np.int64(size - 1)
     for i in range(len(keys)):
         s = _slot(keys[i], mask)
-        while tk[s] != EMPTY and tk[s] != keys[i]:
+        while table[s, 0] != EMPTY and table[s, 0] != keys[i]:
             s = (s + 1) & mask
-        tk[s], tv[s] = keys[i], values[i]
-    return tk, tv
+        table[s, 0], table[s, 1] = keys[i], values[i]
+    return table
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _get(tk: np.ndarray, tv: np.ndarray, key: np.int64) -> np.int64:
-    mask = np.int64(len(tk) - 1)
+def _get(table: np.ndarray, key: np.int64) -> np.int64:
+    mask = np.int64(len(table) - 1)
     s = _slot(key, mask)
     while True:
-        k = tk[s]
+        k = table[s, 0]
         if k == key:
-            return tv[s]
+            return table[s, 1]
         if k == EMPTY:
             return EMPTY
         s = (s + 1) & mask
 
 
-def hash_table(keys: list[int] | np.ndarray, values: list[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def hash_table(keys: list[int] | np.ndarray, values: list[int] | np.ndarray) -> np.ndarray:
     keys, values = np.asarray(keys, dtype=np.int64), np.asarray(values, dtype=np.int64)
     if len(np.unique(keys)) != len(keys):
         raise Unsupported("duplicate keys")
@@ -114,9 +114,9 @@ def _token_hashes(chars: np.ndarray, off: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _find_token(cps, j, k, tok_tk, tok_tv, tok_chars, tok_off) -> np.int64:
+def _find_token(cps, j, k, tok_table, tok_chars, tok_off) -> np.int64:
     """The id of the known token ``cps[j:k]``, or EMPTY: found by hash, then checked character by character."""
-    tid = _get(tok_tk, tok_tv, _token_hash(cps, j, k))
+    tid = _get(tok_table, _token_hash(cps, j, k))
     if tid == EMPTY:
         return EMPTY
     a, b = tok_off[tid], tok_off[tid + 1]
@@ -175,7 +175,7 @@ def _fold(cps, starts, ends, bmp, astral, astral_flags, char_map, exp_ptr, exp_c
 # ---------------------------------------------------------------- the batch kernel
 
 @njit(cache=True, nogil=True, inline="always")
-def _grams(pad, size, lo, hi, bits, gram_tk, gram_tv, cols, n):
+def _grams(pad, size, lo, hi, bits, gram_table, cols, n):
     """Append the columns of a padded word's character n-grams (``pad[:size]``, alphabet codes) to ``cols``."""
     for g in range(lo, hi + 1):
         for a in range(max(size - g + 1, 1)):
@@ -188,7 +188,7 @@ def _grams(pad, size, lo, hi, bits, gram_tk, gram_tv, cols, n):
                     break
                 key |= np.int64(code) << np.int64(bits * t)
             if ok:
-                col = _get(gram_tk, gram_tv, key)
+                col = _get(gram_table, key)
                 if col != EMPTY:
                     cols[n] = col
                     n += 1
@@ -198,7 +198,7 @@ def _grams(pad, size, lo, hi, bits, gram_tk, gram_tv, cols, n):
 
 
 @njit(cache=True, nogil=True)
-def _token_grams(tok_chars, tok_off, alpha, lo, hi, bits, gram_tk, gram_tv):
+def _token_grams(tok_chars, tok_off, alpha, lo, hi, bits, gram_table):
     """Each known token's character n-gram columns, as ``(ptr, cols)``: most words of a text are known tokens."""
     ptr = np.zeros(len(tok_off), np.int64)
     total = 0
@@ -213,7 +213,7 @@ def _token_grams(tok_chars, tok_off, alpha, lo, hi, bits, gram_tk, gram_tv):
         for j in range(a, b):
             pad[j - a + 1] = alpha[tok_chars[j]] if tok_chars[j] < len(alpha) else 0
         pad[b - a + 1] = alpha[32]
-        n = _grams(pad, b - a + 2, lo, hi, bits, gram_tk, gram_tv, cols, n)
+        n = _grams(pad, b - a + 2, lo, hi, bits, gram_table, cols, n)
         ptr[t + 1] = n
     return ptr, cols[:n]
 
@@ -251,8 +251,8 @@ def _tfidf_into(out_row, cols, n, counts, touched, weights, offset):
 
 @njit(cache=True, nogil=True)
 def _score(cps, starts, ends, bmp, astral, astral_flags,
-           w_on, w_min_len, w_lo, w_hi, tok_tk, tok_tv, tok_chars, tok_off, uni_col, pair_tk, pair_tv, n_tokens, w_size, w_offset,
-           c_on, c_lo, c_hi, c_bits, alpha, gram_tk, gram_tv, tg_ptr, tg_cols, c_size, c_offset,
+           w_on, w_min_len, w_lo, w_hi, tok_table, tok_chars, tok_off, uni_col, pair_table, n_tokens, w_size, w_offset,
+           c_on, c_lo, c_hi, c_bits, alpha, gram_table, tg_ptr, tg_cols, c_size, c_offset,
            weights, n_out):
     """Raw scores of the TF-IDF blocks for each normalized text ``cps[starts[i]:ends[i]]`` (no intercept, no term features)."""
     n_texts = len(starts)
@@ -278,12 +278,12 @@ def _score(cps, starts, ends, bmp, astral, astral_flags,
                 while k < e and (_flags(cps[k], bmp, astral, astral_flags) & WORD):
                     k += 1
                 if k - j >= w_min_len:
-                    tid = _find_token(cps, j, k, tok_tk, tok_tv, tok_chars, tok_off)
+                    tid = _find_token(cps, j, k, tok_table, tok_chars, tok_off)
                     if w_lo <= 1 and tid != EMPTY and uni_col[tid] != EMPTY:
                         cols[n] = uni_col[tid]
                         n += 1
                     if w_hi >= 2 and tid != EMPTY and prev != EMPTY:
-                        col = _get(pair_tk, pair_tv, prev * n_tokens + tid)
+                        col = _get(pair_table, prev * n_tokens + tid)
                         if col != EMPTY:
                             cols[n] = col
                             n += 1
@@ -300,7 +300,7 @@ def _score(cps, starts, ends, bmp, astral, astral_flags,
                 k = j
                 while k < e and cps[k] != 32:
                     k += 1
-                tid = _find_token(cps, j, k, tok_tk, tok_tv, tok_chars, tok_off) if len(tg_ptr) > 1 else EMPTY
+                tid = _find_token(cps, j, k, tok_table, tok_chars, tok_off) if len(tg_ptr) > 1 else EMPTY
                 if tid != EMPTY:  # a known token: its n-grams were found once, when the model was loaded
                     for t in range(tg_ptr[tid], tg_ptr[tid + 1]):
                         cols[n] = tg_cols[t]
@@ -311,14 +311,14 @@ def _score(cps, starts, ends, bmp, astral, astral_flags,
                     for t in range(k - j):
                         pad[t + 1] = alpha[cps[j + t]]
                     pad[size - 1] = alpha[32]
-                    n = _grams(pad, size, c_lo, c_hi, c_bits, gram_tk, gram_tv, cols, n)
+                    n = _grams(pad, size, c_lo, c_hi, c_bits, gram_table, cols, n)
                 j = k
             _tfidf_into(out[i], cols, n, counts, touched, weights, c_offset)
     return out
 
 
 @njit(cache=True, nogil=True)
-def _count_terms(cps, starts, ends, bmp, astral, astral_flags, roots, first, child_tk, child_tv, kind, shift):
+def _count_terms(cps, starts, ends, bmp, astral, astral_flags, roots, first, child_table, kind, shift):
     """Non-overlapping longest matches of each trie (one per term group) in each text.
 
     ``first[g, cp]`` is the child of group g's root for a BMP code point (EMPTY: no term starts with it)."""
@@ -329,7 +329,7 @@ def _count_terms(cps, starts, ends, bmp, astral, astral_flags, roots, first, chi
             p = s
             while p < e:
                 cp = cps[p]
-                node = first[g, cp] if cp < BMP else _get(child_tk, child_tv, (roots[g] << shift) | cp)
+                node = first[g, cp] if cp < BMP else _get(child_table, (roots[g] << shift) | cp)
                 if node == EMPTY:
                     p += 1
                     continue
@@ -339,7 +339,7 @@ def _count_terms(cps, starts, ends, bmp, astral, astral_flags, roots, first, chi
                         last = j
                     if j == e:
                         break
-                    node = _get(child_tk, child_tv, (node << shift) | cps[j])
+                    node = _get(child_table, (node << shift) | cps[j])
                     if node == EMPTY:
                         break
                     j += 1
@@ -476,14 +476,14 @@ class CompiledLinear:
         names = sorted(tokens, key=tokens.get)
         chars = np.frombuffer("".join(names).encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
         off = np.concatenate([[0], np.cumsum([len(t) for t in names])]).astype(np.int64)
-        tok_tk, tok_tv = hash_table(_token_hashes(chars, off), np.arange(len(names)))  # equal hashes: Unsupported
-        self.tokens = (tok_tk, tok_tv, chars, off)
+        tok_table = hash_table(_token_hashes(chars, off), np.arange(len(names)))  # equal hashes: Unsupported
+        self.tokens = (tok_table, chars, off)
         uni = np.full(max(len(names), 1), EMPTY, np.int64)
         for t, col in unigrams.items():
             uni[t] = col
         n_tokens = max(len(names), 1)
-        pair_tk, pair_tv = hash_table([a * n_tokens + b for a, b in pairs], list(pairs.values()))
-        return (min_len, lo, hi, tok_tk, tok_tv, chars, off, uni, pair_tk, pair_tv, n_tokens, len(block.idf), offset)
+        pair_table = hash_table([a * n_tokens + b for a, b in pairs], list(pairs.values()))
+        return (min_len, lo, hi, tok_table, chars, off, uni, pair_table, n_tokens, len(block.idf), offset)
 
     def _char_tables(self, block: Any, offset: int) -> tuple:
         lo, hi = block.ngram_range
@@ -500,13 +500,13 @@ class CompiledLinear:
             for t, ch in enumerate(term):
                 key |= int(alpha[ord(ch)]) << (bits * t)
             keys.append(key)
-        gram_tk, gram_tv = hash_table(keys, list(block.vocabulary.values()))
+        gram_table = hash_table(keys, list(block.vocabulary.values()))
         if self.tokens is not None:
-            _, _, chars, off = self.tokens
-            tg_ptr, tg_cols = _token_grams(chars, off, alpha, lo, hi, bits, gram_tk, gram_tv)
+            _, chars, off = self.tokens
+            tg_ptr, tg_cols = _token_grams(chars, off, alpha, lo, hi, bits, gram_table)
         else:
             tg_ptr, tg_cols = np.zeros(1, np.int64), np.zeros(1, np.int64)
-        return (lo, hi, bits, alpha, gram_tk, gram_tv, tg_ptr, tg_cols, len(block.idf), offset)
+        return (lo, hi, bits, alpha, gram_table, tg_ptr, tg_cols, len(block.idf), offset)
 
     @staticmethod
     def _tries(groups: list[tuple[str, ...]]) -> tuple:
@@ -537,19 +537,19 @@ class CompiledLinear:
         for (node, cp), child in children.items():
             if cp < BMP and node in roots:
                 first[roots.index(node), cp] = child
-        tk, tv = hash_table([(a << shift) | c for a, c in children], list(children.values()))
-        return (np.array(roots, np.int64), first, tk, tv, np.array(kind, np.int8), shift)
+        table = hash_table([(a << shift) | c for a, c in children], list(children.values()))
+        return (np.array(roots, np.int64), first, table, np.array(kind, np.int8), shift)
 
     def block_scores(self, batch: NormalizedBatch) -> np.ndarray:
         """Scores of the TF-IDF blocks (no intercept) of a normalized batch."""
-        empty_i, one = np.zeros(1, np.int64), np.zeros(1, np.int64)
-        w = self.word or (1, 1, 1, empty_i, empty_i, empty_i, empty_i, empty_i, empty_i, empty_i, 1, 0, 0)
-        c = self.char or (1, 1, 1, empty_i, empty_i, empty_i, one, empty_i, 0, 0)
+        empty_i, one, table = np.zeros(1, np.int64), np.zeros(1, np.int64), np.full((1, 2), EMPTY, np.int64)
+        w = self.word or (1, 1, 1, table, empty_i, empty_i, empty_i, table, 1, 0, 0)
+        c = self.char or (1, 1, 1, empty_i, table, one, empty_i, 0, 0)
         return _score(batch.cps, batch.starts, batch.ends, bmp_tables()[0], batch.astral, batch.astral_flags,
                       self.word is not None, *w, self.char is not None, *c, self.weights, self.n_out)
 
     def term_counts(self, batch: NormalizedBatch, first_group: int = 0) -> np.ndarray:
         """Matches of each term group (lexicon topics, then gazetteer groups) from ``first_group`` on, in each text."""
-        roots, first, tk, tv, kind, shift = self.tries
+        roots, first, table, kind, shift = self.tries
         return _count_terms(batch.cps, batch.starts, batch.ends, bmp_tables()[0], batch.astral, batch.astral_flags,
-                            roots[first_group:], first[first_group:], tk, tv, kind, shift)
+                            roots[first_group:], first[first_group:], table, kind, shift)

@@ -48,6 +48,7 @@ _DATE_ONLY = re.compile(
     rf"^[\s,،\-/.]*(({_WEEKDAYS})|({_MONTHS})|[\d٠-٩]+|[\s,،\-/.:])+$"
 )
 _READ_ALSO = re.compile(r"^\s*(اقرأ|إقرأ|اقرا|شاهد|طالع)\s+(أيضا|أيضاً|ايضا|ايضاً|كذلك)")
+_DISCLAIMER_WORDS = ("تعبر", "تعبّر", "الحقوق")  # every disclaimer below holds one: substring tests rule most lines out
 _DISCLAIMER = re.compile(r"(لا\s+تعبر\s+بالضرورة|تعبّر\s+عن\s+رأي\s+كتّابها|تعبر\s+عن\s+رأي\s+كتابها|جميع\s+الحقوق\s+محفوظة)")
 
 
@@ -103,10 +104,10 @@ def is_furniture(line: str) -> bool:
         return True
     if _PHONE_ONLY.match(line) or _DATE_ONLY.match(line):
         return True
-    if _READ_ALSO.match(line) or _DISCLAIMER.search(line):
+    if _READ_ALSO.match(line) or (any(w in line for w in _DISCLAIMER_WORDS) and _DISCLAIMER.search(line)):
         return True
     words = line.split()
-    if _EMAIL.search(line) and len(words) <= 25:
+    if "@" in line and _EMAIL.search(line) and len(words) <= 25:  # no "@", no address: the scan is skipped
         return True
     return len(words) < MIN_PARAGRAPH_WORDS
 
