@@ -329,7 +329,7 @@ def _count_terms(cps, starts, ends, bmp, astral, astral_flags, roots, first, chi
             p = s
             while p < e:
                 cp = cps[p]
-                node = first[g, cp] if cp < BMP else _get(child_table, (roots[g] << shift) | cp)
+                node = np.int64(first[g, cp]) if cp < BMP else _get(child_table, (roots[g] << shift) | cp)
                 if node == EMPTY:
                     p += 1
                     continue
@@ -489,9 +489,9 @@ class CompiledLinear:
         lo, hi = block.ngram_range
         alphabet = sorted({ch for term in block.vocabulary for ch in term} | {" "})
         bits = max(len(alphabet).bit_length(), 1)
-        if bits * hi > 62:
+        if bits * hi > 62 or len(alphabet) >= 2**15:
             raise Unsupported("char block")
-        alpha = np.zeros(0x110000, np.int64)
+        alpha = np.zeros(0x110000, np.int16)  # codes < 2**15 (bits * hi <= 62, hi >= 1)
         for code, ch in enumerate(alphabet, start=1):
             alpha[ord(ch)] = code
         keys = []
@@ -533,7 +533,7 @@ class CompiledLinear:
                 else:
                     kind[node] = 1
         shift = 21  # code points take 21 bits
-        first = np.full((len(roots), BMP), EMPTY, np.int64)
+        first = np.full((len(roots), BMP), EMPTY, np.int32)
         for (node, cp), child in children.items():
             if cp < BMP and node in roots:
                 first[roots.index(node), cp] = child
