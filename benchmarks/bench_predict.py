@@ -17,7 +17,7 @@ from benchmarks.inputs import BUILD, ROOT, one_article, paragraph_jsonl, train_r
 from benchmarks.measure import Figure, interleaved, ratio, run_process
 
 BATCH = 256
-WATCHED = ("typer", "click", "rich", "numpy", "yaml", "pydantic", "sklearn", "scipy", "pandas", "pyarrow", "mlflow", "torch")
+WATCHED = ("typer", "click", "rich", "numpy", "yaml", "pydantic", "sklearn", "scipy", "pandas", "pyarrow", "mlflow", "torch", "numba")
 
 
 def fasttext_model_file() -> Path:
