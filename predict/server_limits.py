@@ -48,6 +48,20 @@ class ScoringGate:
 _REQUEST_IN = (h11.DONE, h11.MUST_CLOSE, h11.CLOSED, h11.ERROR)
 
 
+def _no_delay(transport: Any) -> None:
+    """TCP_NODELAY on the connection. asyncio sets it only on sockets whose ``proto`` is TCP, and the listening
+    socket uvicorn shares among ``--workers`` processes is made with proto 0: without this, every response
+    waited for the client's delayed ACK (48 ms a request at concurrency 1 with two workers, 6 ms with one)."""
+    import socket
+
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
+
 class DeadlineH11Protocol(H11Protocol):
     """uvicorn's h11 protocol plus one deadline: a request must arrive in full (headers and body)
     within ``timeout`` seconds (MIHWAR_REQUEST_TIMEOUT) of the connection opening or of the previous response.
@@ -60,6 +74,7 @@ class DeadlineH11Protocol(H11Protocol):
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
+        _no_delay(transport)
         self._deadline: Any = None
         self._arm()
 

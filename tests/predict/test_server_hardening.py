@@ -157,3 +157,29 @@ def test_damaged_model_is_one_line_and_exit_2(trained_model_dir, tmp_path):
     assert done.returncode == 2 and "Traceback" not in done.stderr
     [line] = done.stderr.strip().splitlines()
     assert line.startswith("error: ") and "damaged" in line and "--model" in line
+
+
+def test_connections_get_tcp_nodelay_even_on_a_socket_shared_among_workers():
+    """uvicorn's socket for --workers N is made with proto 0, so asyncio leaves Nagle on; every response then
+    waited for the client's delayed ACK (48 ms a request with two workers). The protocol turns it off itself."""
+    import socket
+
+    from predict.server_limits import _no_delay
+
+    listener = socket.socket(socket.AF_INET)  # as uvicorn's Config.bind_socket makes it
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    client = socket.create_connection(listener.getsockname())
+    conn, _ = listener.accept()
+    try:
+        assert conn.proto == 0 and not conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+        class Transport:
+            def get_extra_info(self, name):
+                return conn if name == "socket" else None
+
+        _no_delay(Transport())
+        assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        for s in (client, conn, listener):
+            s.close()
