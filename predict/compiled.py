@@ -14,9 +14,9 @@ coefficients. It computes exactly what `LinearScorer` computes (`tests/predict/t
 - A group of terms is a trie walked from each position: the longest term that starts
   there counts, and the walk resumes after it, as `predict.features.count_terms` does.
 
-Numba is imported only when a batch is big enough to pay for it (`LinearScorer`); the
-compiled functions are cached on disk (``cache=True``), so only the first run on a
-machine compiles them.
+Numba is imported only once a scorer has labeled enough texts to pay for it
+(`predict.linear.COMPILED_AFTER_TEXTS`); the compiled functions are cached on disk
+(``cache=True``), so only the first run on a machine compiles them.
 """
 
 from __future__ import annotations
@@ -381,6 +381,8 @@ def bmp_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         flags = char_flags(chars)
         char_map = np.arange(BMP, dtype=np.int64)
         expansions: list[str] = []
+        if any(cp >= BMP for cp in _CHAR_MAP):
+            raise Unsupported("the character map has a key above the BMP")
         for cp, target in _CHAR_MAP.items():
             target = "" if target is None else (chr(target) if isinstance(target, int) else target)
             if len(target) == 1:
