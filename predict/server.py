@@ -40,6 +40,9 @@ def create_app(settings: Settings, model: TopicModel | None = None) -> FastAPI:
         from predict.artifact import default_model_uri, load_model
 
         model = load_model(settings.model or default_model_uri())
+    for scorer in (model.scorer, model.gate):  # one article a request: NumPy, never a Numba start mid-serving (1.5 s)
+        if hasattr(scorer, "compiled_after"):
+            scorer.compiled_after = None
     DeadlineH11Protocol.timeout = settings.request_timeout
     gate = ScoringGate(settings.scoring_threads, settings.max_queue)
     app = FastAPI(title="mihwar", version="1",

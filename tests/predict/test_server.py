@@ -208,3 +208,16 @@ def test_scoring_does_not_block_health_checks(trained_model_dir):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_the_server_keeps_its_scorers_off_the_compiled_loop(trained_model_dir):
+    """A server labels one article a request; after 2,000 paragraphs a scorer would otherwise import Numba and
+    build its tables (1.5 s, 8 s the first time on a machine) in the middle of a request."""
+    from predict.artifact import load_model
+    from predict.server import create_app
+    from predict.server_settings import load_settings
+
+    model = load_model(str(trained_model_dir))
+    assert model.scorer.compiled_after is not None  # what a batch run uses
+    create_app(load_settings(model=str(trained_model_dir)), model)
+    assert model.scorer.compiled_after is None and (model.gate is None or model.gate.compiled_after is None)
