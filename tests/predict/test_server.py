@@ -210,14 +210,19 @@ def test_scoring_does_not_block_health_checks(trained_model_dir):
         proc.wait(timeout=20)
 
 
-def test_the_server_keeps_its_scorers_off_the_compiled_loop(trained_model_dir):
-    """A server labels one article a request; after 2,000 paragraphs a scorer would otherwise import Numba and
-    build its tables (1.5 s, 8 s the first time on a machine) in the middle of a request."""
+def test_the_server_starts_the_compiled_loop_before_it_listens(trained_model_dir, monkeypatch):
+    """A scorer would otherwise switch to the compiled loop after 2,000 paragraphs, importing Numba and building
+    its tables (1.5 s, 8 s the first time on a machine) in the middle of a request."""
     from predict.artifact import load_model
     from predict.server import create_app
     from predict.server_settings import load_settings
 
     model = load_model(str(trained_model_dir))
-    assert model.scorer.compiled_after is not None  # what a batch run uses
+    assert model.scorer.compiled_after and model.scorer._compiled is None  # a batch run starts it later
     create_app(load_settings(model=str(trained_model_dir)), model)
-    assert model.scorer.compiled_after is None and (model.gate is None or model.gate.compiled_after is None)
+    assert model.scorer.compiled_after == 0 and model.scorer.compiled() is not None
+    assert model.gate is None or (model.gate.compiled_after == 0 and model.gate.compiled() is not None)
+    monkeypatch.setenv("MIHWAR_COMPILED_AFTER", "never")  # the user's choice holds in the server too
+    model = load_model(str(trained_model_dir))
+    create_app(load_settings(model=str(trained_model_dir)), model)
+    assert model.scorer.compiled_after is None and model.scorer._compiled is None
