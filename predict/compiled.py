@@ -458,9 +458,8 @@ class CompiledLinear:
             self.word = self._word_tables(*blocks["word"])
         if "char_wb" in blocks:
             self.char = self._char_tables(*blocks["char_wb"])
-        self.terms = scorer.terms
-        self.groups = list(scorer.terms.lexicon) + list(scorer.terms.gazetteer) if scorer.terms else []
-        self.tries = self._tries([terms for _, terms in self.groups]) if self.groups else None
+        groups = list(scorer.terms.lexicon) + list(scorer.terms.gazetteer) if scorer.terms else []
+        self.tries = self._tries([terms for _, terms in groups]) if groups else None
 
     def _word_tables(self, block: Any, offset: int) -> tuple:
         min_len = SUPPORTED_TOKEN_PATTERNS.get(block.token_re.pattern if block.token_re else "")

@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
+
 from predict.text import normalize_arabic
 
 
@@ -76,6 +78,14 @@ def matched_terms(norm_text: str, terms: list[str]) -> list[str]:
                                  else t in norm_text)]
 
 
+def _log1p(counts) -> np.ndarray:
+    """``math.log1p`` of each count. NumPy's log1p differs from it in the last bit for some integers
+    (2, 13, 47...), and the fitted models were trained on math's values."""
+    counts = np.asarray(counts, dtype=np.int64)
+    table = np.array([math.log1p(c) for c in range(int(counts.max(initial=0)) + 1)])
+    return table[counts]
+
+
 @dataclass(frozen=True)
 class TermFeatures:
     """Lexicon and scope features of one model: groups of normalized terms and their weights."""
@@ -99,29 +109,28 @@ class TermFeatures:
         split = [f"lexicon:{t}|{link}" for link in ("linked", "unlinked") for t, _ in self.lexicon]
         return lex + places + split
 
-    def article_link(self, norm_article: str) -> tuple[list[float], float]:
-        """Gazetteer features of the article and whether it has any link (1.0) or none (0.0)."""
-        counts = [count_terms(norm_article, terms) for _, terms in self.gazetteer]
-        return [math.log1p(c) * self.scope_weight for c in counts], float(any(counts))
+    def article_link(self, norm_article: str) -> list[int]:
+        """What `vector` needs of a paragraph's article: its gazetteer match counts (linked to Syria when any is > 0)."""
+        return [count_terms(norm_article, terms) for _, terms in self.gazetteer]
 
-    def vector(self, norm_paragraph: str, article: tuple[list[float], float] | None) -> list[float]:
-        """All term features of a paragraph; ``article`` is `article_link` of its article."""
-        lex = [math.log1p(count_terms(norm_paragraph, terms)) * self.lexicon_weight for _, terms in self.lexicon]
+    def paragraph_counts(self, norm_paragraph: str) -> tuple[list[int], list[int]]:
+        """A paragraph's lexicon and gazetteer match counts."""
+        return [count_terms(norm_paragraph, terms) for _, terms in self.lexicon], self.article_link(norm_paragraph)
+
+    def vector(self, norm_paragraph: str, article: list[int] | None) -> list[float]:
+        """All term features of a paragraph (`matrix` for one row); ``article`` is `article_link` of its article."""
+        lex, places = self.paragraph_counts(norm_paragraph)
+        return self.matrix([lex], [places], [article if article is not None else places])[0].tolist()
+
+    def matrix(self, lexicon_counts, paragraph_counts, article_counts) -> np.ndarray:
+        """The term features of a batch, from match counts (rows: paragraphs; columns: lexicon topics, gazetteer
+        groups): log(1 + count) per group, at paragraph and article level, and the lexicon split by whether the
+        article has any gazetteer match. The one place the layout of `names` is computed."""
+        lex = _log1p(lexicon_counts) * self.lexicon_weight
         if not self.gazetteer:
             return lex
-        at_article, linked = article if article is not None else self.article_link(norm_paragraph)
-        at_paragraph = [math.log1p(count_terms(norm_paragraph, terms)) * self.scope_weight for _, terms in self.gazetteer]
-        return lex + at_paragraph + at_article + [v * linked for v in lex] + [v * (1.0 - linked) for v in lex]
-
-    def matrix(self, lexicon_counts, paragraph_counts, article_counts):
-        """`vector` for a batch, from match counts (rows: paragraphs; columns: lexicon topics, gazetteer groups)."""
-        import numpy as np
-
-        lex = np.log1p(np.asarray(lexicon_counts, dtype=np.float64)) * self.lexicon_weight
-        if not self.gazetteer:
-            return lex
-        at_paragraph = np.log1p(np.asarray(paragraph_counts, dtype=np.float64)) * self.scope_weight
-        at_article = np.log1p(np.asarray(article_counts, dtype=np.float64)) * self.scope_weight
+        at_paragraph = _log1p(paragraph_counts) * self.scope_weight
+        at_article = _log1p(article_counts) * self.scope_weight
         linked = (np.asarray(article_counts).sum(axis=1) > 0).astype(np.float64)[:, None]
         return np.hstack([lex, at_paragraph, at_article, lex * linked, lex * (1.0 - linked)])
 

@@ -3,9 +3,9 @@
 Rows are appended to ``OUTPUT.partial``, flushed per chunk and synced to disk at most
 once a second (a crash of mihwar loses nothing written; a power cut, at most the last
 second's rows, which ``--resume`` labels again); the final file is written beside the
-output and moved into place at the end, so a crash never leaves a half-written output. ``OUTPUT.lock`` (an advisory lock,
-released by the kernel when the process dies) keeps a second run off the same
-output. The journal's header fingerprints what decides the rows, so
+output and moved into place at the end, so a crash never leaves a half-written output.
+``OUTPUT.lock`` (an advisory lock, released by the kernel when the process dies) keeps a
+second run off the same output. The journal's header fingerprints what decides the rows, so
 ``--resume`` refuses a journal written from other inputs, options or model.
 """
 

@@ -143,14 +143,13 @@ class LinearScorer:
             rows.append(r), cols.append(c + offset), vals.append(v)
         dense = None
         if self.terms is not None:
-            cache: dict[str, tuple[list[float], float]] = {}
+            cache: dict[str, list[int]] = {}
             ctx = contexts if contexts is not None else paragraphs
-            feats = []
             for raw, p, a in zip(paragraphs, norm, ctx):
                 if a not in cache:  # a one-paragraph article is its own context: normalized already
                     cache[a] = self.terms.article_link(p if a == raw else normalize_arabic(a))
-                feats.append(self.terms.vector(p, cache[a]))
-            dense = np.asarray(feats, dtype=np.float64).reshape(len(norm), -1)
+            lex, places = zip(*(self.terms.paragraph_counts(p) for p in norm))
+            dense = self.terms.matrix(lex, places, [cache[a] for a in ctx])
         return norm, np.concatenate(rows), np.concatenate(cols), np.concatenate(vals), dense
 
     def logits(self, paragraphs: Sequence[str], contexts: Sequence[str] | None = None) -> np.ndarray:

@@ -54,7 +54,7 @@ class TermFeatureStep(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: Iterable[Unit]):
-        cache: dict[str, tuple[list[float], float]] = {}
+        cache: dict[str, list[int]] = {}
         rows = []
         for paragraph, article in X:
             if article not in cache:
