@@ -219,10 +219,11 @@ def _token_grams(tok_chars, tok_off, alpha, lo, hi, bits, gram_table):
 
 
 @njit(cache=True, nogil=True)
-def _tfidf_into(out_row, cols, n, counts, touched, weights, offset):
+def _tfidf_into(out_row, cols, n, counts, touched, weights, offset, tf_table):
     """Add one block's l2-normalized sublinear TF-IDF of one text, dotted with the coefficients, to ``out_row``.
 
-    ``weights[offset + c]`` is column c's idf, then its idf times each class's coefficient: one row read per column."""
+    ``weights[offset + c]`` is column c's idf, then its idf times each class's coefficient: one row read per column.
+    ``tf_table[k]`` is ``1 + log(k)`` for the small counts most columns have."""
     m = 0
     for t in range(n):
         c = cols[t]
@@ -237,7 +238,8 @@ def _tfidf_into(out_row, cols, n, counts, touched, weights, offset):
     norm = 0.0
     for t in range(m):
         c = touched[t]
-        tf = 1.0 + np.log(counts[c])
+        k = counts[c]
+        tf = tf_table[k] if k < len(tf_table) else 1.0 + np.log(k)
         counts[c] = 0
         row = weights[offset + c]
         v = tf * row[0]
@@ -264,6 +266,9 @@ def _score(cps, starts, ends, bmp, astral, astral_flags,
     touched = np.empty((c_hi - c_lo + 1) * (longest + 2) + 2 * longest + 2, np.int64)
     cols = np.empty(len(touched), np.int64)
     pad = np.empty(longest + 2, np.int64)
+    tf_table = np.zeros(64)
+    for k in range(1, 64):
+        tf_table[k] = 1.0 + np.log(np.int32(k))  # the very call `_tfidf_into` makes for larger counts
     for i in range(n_texts):
         s, e = starts[i], ends[i]
         if w_on:
@@ -289,7 +294,7 @@ def _score(cps, starts, ends, bmp, astral, astral_flags,
                             n += 1
                     prev = tid
                 j = k
-            _tfidf_into(out[i], cols, n, counts, touched, weights, w_offset)
+            _tfidf_into(out[i], cols, n, counts, touched, weights, w_offset, tf_table)
         if c_on:
             n = 0
             j = s
@@ -313,41 +318,61 @@ def _score(cps, starts, ends, bmp, astral, astral_flags,
                     pad[size - 1] = alpha[32]
                     n = _grams(pad, size, c_lo, c_hi, c_bits, gram_table, cols, n)
                 j = k
-            _tfidf_into(out[i], cols, n, counts, touched, weights, c_offset)
+            _tfidf_into(out[i], cols, n, counts, touched, weights, c_offset, tf_table)
     return out
 
 
 @njit(cache=True, nogil=True)
-def _count_terms(cps, starts, ends, bmp, astral, astral_flags, roots, first, child_table, kind, shift):
-    """Non-overlapping longest matches of each trie (one per term group) in each text.
+def _count_terms(cps, starts, ends, bmp, astral, astral_flags, first, child_table, plain, word_end, shift, n_groups, active):
+    """Non-overlapping longest matches of each term group (the bits of ``active``) in each text, in one walk.
 
-    ``first[g, cp]`` is the child of group g's root for a BMP code point (EMPTY: no term starts with it)."""
-    out = np.zeros((len(starts), len(roots)), np.int64)
+    All groups share one trie: ``plain[node]`` and ``word_end[node]`` are the bit masks of the groups
+    with a term ending there (a word-end term only where no word character follows). Each group scans
+    as on its own: from a start position it takes its longest match and goes on after it, else at the
+    next position; one walk from a position serves every group that may start there.
+    ``first[cp]`` is the root's child for a BMP code point (EMPTY: no term starts with it); the root is node 0.
+    """
+    out = np.zeros((len(starts), n_groups), np.int64)
+    nxt = np.empty(n_groups, np.int64)  # each group's next allowed start
+    last = np.empty(n_groups, np.int64)  # each group's longest match end in the current walk
+    one = np.int64(1)
     for i in range(len(starts)):
         s, e = starts[i], ends[i]
-        for g in range(len(roots)):
-            p = s
-            while p < e:
-                cp = cps[p]
-                node = np.int64(first[g, cp]) if cp < BMP else _get(child_table, (roots[g] << shift) | cp)
+        nxt[:] = s
+        for p in range(s, e):
+            cp = cps[p]
+            node = np.int64(first[cp]) if cp < BMP else _get(child_table, cp)
+            if node == EMPTY:
+                continue
+            eligible = np.int64(0)
+            for g in range(n_groups):
+                if (active >> g) & one and p >= nxt[g]:
+                    eligible |= one << g
+            if eligible == 0:
+                continue
+            found = np.int64(0)
+            j = p + 1
+            while True:
+                here = plain[node]
+                if word_end[node] != 0 and (j == e or not (_flags(cps[j], bmp, astral, astral_flags) & WORD)):
+                    here |= word_end[node]
+                here &= eligible
+                if here != 0:
+                    found |= here
+                    for g in range(n_groups):
+                        if (here >> g) & one:
+                            last[g] = j
+                if j == e:
+                    break
+                node = _get(child_table, (node << shift) | cps[j])
                 if node == EMPTY:
-                    p += 1
-                    continue
-                j, last = p + 1, EMPTY
-                while True:
-                    if kind[node] == 1 or (kind[node] == 2 and (j == e or not (_flags(cps[j], bmp, astral, astral_flags) & WORD))):
-                        last = j
-                    if j == e:
-                        break
-                    node = _get(child_table, (node << shift) | cps[j])
-                    if node == EMPTY:
-                        break
-                    j += 1
-                if last != EMPTY:
-                    out[i, g] += 1
-                    p = last
-                else:
-                    p += 1
+                    break
+                j += 1
+            if found != 0:
+                for g in range(n_groups):
+                    if (found >> g) & one:
+                        out[i, g] += 1
+                        nxt[g] = last[g]
     return out
 
 
@@ -511,35 +536,36 @@ class CompiledLinear:
 
     @staticmethod
     def _tries(groups: list[tuple[str, ...]]) -> tuple:
-        """Every group's terms as one trie each: child table keyed by (node, code point) and each node's kind of end."""
+        """Every group's terms in one trie: child table keyed by (node, code point), and per node the bit masks
+        of the groups whose terms end there (plainly, or at a word end)."""
+        if len(groups) > 62:
+            raise Unsupported(f"{len(groups)} term groups (at most 62)")
         children: dict[tuple[int, int], int] = {}
-        kind: list[int] = []
-        roots = []
-        for terms in groups:
-            roots.append(len(kind))
-            kind.append(0)
+        plain, word_end = [0], [0]  # node 0 is the root
+        for g, terms in enumerate(groups):
             for term in terms:
                 chars = term.removesuffix(WORD_END)
                 if not chars:
                     raise Unsupported(f"term {term!r}")
-                node = roots[-1]
+                node = 0
                 for ch in chars:
                     nxt = children.get((node, ord(ch)))
                     if nxt is None:
-                        nxt = children[(node, ord(ch))] = len(kind)
-                        kind.append(0)
+                        nxt = children[(node, ord(ch))] = len(plain)
+                        plain.append(0)
+                        word_end.append(0)
                     node = nxt
                 if term.endswith(WORD_END) and len(term) > 1:
-                    kind[node] = kind[node] or 2  # a plain end (1) wins over a word end
+                    word_end[node] |= 1 << g  # a plain end of the same group wins: it needs no word end
                 else:
-                    kind[node] = 1
+                    plain[node] |= 1 << g
         shift = 21  # code points take 21 bits
-        first = np.full((len(roots), BMP), EMPTY, np.int32)
+        first = np.full(BMP, EMPTY, np.int32)
         for (node, cp), child in children.items():
-            if cp < BMP and node in roots:
-                first[roots.index(node), cp] = child
+            if node == 0 and cp < BMP:
+                first[cp] = child
         table = hash_table([(a << shift) | c for a, c in children], list(children.values()))
-        return (np.array(roots, np.int64), first, table, np.array(kind, np.int8), shift)
+        return (first, table, np.array(plain, np.int64), np.array(word_end, np.int64), shift, len(groups))
 
     def block_scores(self, batch: NormalizedBatch) -> np.ndarray:
         """Scores of the TF-IDF blocks (no intercept) of a normalized batch."""
@@ -551,6 +577,7 @@ class CompiledLinear:
 
     def term_counts(self, batch: NormalizedBatch, first_group: int = 0) -> np.ndarray:
         """Matches of each term group (lexicon topics, then gazetteer groups) from ``first_group`` on, in each text."""
-        roots, first, table, kind, shift = self.tries
+        first, table, plain, word_end, shift, n_groups = self.tries
+        active = np.int64(sum(1 << g for g in range(first_group, n_groups)))
         return _count_terms(batch.cps, batch.starts, batch.ends, bmp_tables()[0], batch.astral, batch.astral_flags,
-                            roots[first_group:], first[first_group:], table, kind, shift)
+                            first, table, plain, word_end, shift, n_groups, active)[:, first_group:]

@@ -82,7 +82,7 @@ def article_confidence(share: float, kind: str, calibration: dict[str, list[floa
     (grouped CV), one curve for ``kind`` "topic" labels and one for "other". Without a
     fitted curve the share itself is returned.
     """
-    share = float(np.clip(share, 1e-6, 1 - 1e-6))
+    share = min(max(float(share), 1e-6), 1 - 1e-6)  # np.clip's value; np.clip on one number costs 5 µs
     if not calibration or kind not in calibration:
         return share
     a, b = calibration[kind]

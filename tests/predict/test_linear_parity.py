@@ -131,6 +131,25 @@ def test_compiled_normalization_and_term_counts_match_python(fitted):
     assert compiled.term_counts(batch).tolist() == expected
 
 
+def test_one_walk_counts_every_term_group_as_if_it_were_scanned_alone():
+    """Groups share one trie in the compiled loop: overlapping groups, shared prefixes, word-end terms,
+    a plain and a word-end term ending on the same node, on random text over a tiny alphabet."""
+    import random
+
+    from predict.compiled import CompiledLinear, NormalizedBatch
+    from predict.features import count_terms
+
+    groups = [("ab", "abc$", "b"), ("bc", "b$", "abcd"), ("c", "cab"), ("a$", "a"), ("dd$",), ("abcdab",)]
+    compiled = CompiledLinear.__new__(CompiledLinear)
+    compiled.tries = CompiledLinear._tries(groups)
+    rng = random.Random(3)
+    texts = ["".join(rng.choice("abcd ") for _ in range(rng.randint(0, 40))) for _ in range(3_000)]
+    batch = NormalizedBatch(texts)
+    expected = [[count_terms(t, terms) for terms in groups] for t in batch.texts()]
+    assert compiled.term_counts(batch).tolist() == expected
+    assert compiled.term_counts(batch, first_group=4).tolist() == [row[4:] for row in expected]
+
+
 def test_compiled_loop_matches_numpy_on_hostile_text_and_without_term_features(fitted):
     from predict.linear import LinearScorer
 
