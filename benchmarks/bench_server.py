@@ -8,6 +8,12 @@ each run sends a fixed number of single-article requests (the corpus article clo
 7 KB) from C client threads, each with its own keep-alive connection, then stops by
 itself. Reports the median of the runs with min and max, prints a table and writes JSON.
 Nothing passes or fails; a request that is not 200 is counted as failed.
+
+The client threads are Python (httpx): on two cores they take CPU from the server, and a
+response can wait in the client for the GIL, so their latencies include some of the
+client's own queueing. Where `wrk` is installed (Debian: `apt-get install wrk`), the same
+concurrencies are also measured with it (C, one thread, C keep-alive connections, for
+``--wrk-seconds`` each run), and both tables are printed: `--client httpx|wrk|both`.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import argparse
 import json
 import os
 import platform
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -74,6 +82,34 @@ def one_run(url: str, body: bytes, concurrency: int, requests: int) -> dict[str,
             "rps": len(xs) / wall, "failed": failed[0]}
 
 
+def wrk_run(url: str, script: Path, concurrency: int, seconds: int) -> dict[str, float]:
+    """One run of `wrk` (one thread, ``concurrency`` connections) POSTing the body ``script`` sends."""
+    out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+                         capture_output=True, text=True, check=True).stdout
+
+    def ms(label: str) -> float:
+        value, unit = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+        return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+    done = int(re.search(r"(\d+) requests in", out).group(1))
+    bad = sum(int(x) for x in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
+    bad += sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    return {"p50_ms": ms("50%"), "p99_ms": ms("99%"), "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "failed": bad, "requests": done}
+
+
+def wrk_script(body: bytes) -> Path:
+    """A wrk Lua script that POSTs ``body`` (kept in a file beside it) as JSON."""
+    folder = ROOT / "build" / "bench"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "server_body.json").write_bytes(body)
+    script = folder / "server_post.lua"
+    script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                      f'local f = io.open("{folder / "server_body.json"}", "rb")\nwrk.body = f:read("*a")\nf:close()\n',
+                      encoding="utf-8")
+    return script
+
+
 def summarize(runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     return {k: {"median": statistics.median(r[k] for r in runs), "min": min(r[k] for r in runs),
                 "max": max(r[k] for r in runs)} for k in runs[0]}
@@ -106,7 +142,14 @@ def main() -> None:
     ap.add_argument("--concurrency", default="1,8,32")
     ap.add_argument("--workers", type=int, default=1, help="server worker processes")
     ap.add_argument("--out", default="build/bench/server.json")
+    ap.add_argument("--client", choices=["httpx", "wrk", "both"], default=None,
+                    help="load generator (default: both where wrk is installed, else httpx)")
+    ap.add_argument("--wrk-seconds", type=int, default=5)
     args = ap.parse_args()
+    client = args.client or ("both" if shutil.which("wrk") else "httpx")
+    if client != "httpx" and not shutil.which("wrk"):
+        sys.exit("--client wrk needs wrk on PATH (Debian: apt-get install wrk)")
+    clients = ["httpx", "wrk"] if client == "both" else [client]
     article = typical_article()
     body = json.dumps({"id": "bench", "text": article}, ensure_ascii=False).encode("utf-8")
     proc, base = start_server(args.model, args.workers)
@@ -114,24 +157,30 @@ def main() -> None:
     try:
         for _ in range(20):  # warm-up
             httpx.post(base + "/v1/classify", content=body, headers={"content-type": "application/json"}).raise_for_status()
-        for c in (int(x) for x in args.concurrency.split(",")):
-            runs = [one_run(base + "/v1/classify", body, c, args.requests) for _ in range(args.runs)]
-            results.append({"concurrency": c, **summarize(runs), "runs": runs})
+        script = wrk_script(body) if "wrk" in clients else None
+        for name in clients:
+            for c in (int(x) for x in args.concurrency.split(",")):
+                if name == "httpx":
+                    runs = [one_run(base + "/v1/classify", body, c, args.requests) for _ in range(args.runs)]
+                else:
+                    runs = [wrk_run(base + "/v1/classify", script, c, args.wrk_seconds) for _ in range(args.runs)]
+                results.append({"client": name, "concurrency": c, **summarize(runs), "runs": runs})
     finally:
         proc.terminate()
         proc.wait(timeout=30)
     report = {"article_bytes": len(article.encode("utf-8")), "requests_per_run": args.requests, "runs": args.runs,
+              "wrk_seconds": args.wrk_seconds,
               "workers": args.workers, "cpus": os.cpu_count(), "machine": platform.platform(),
               "python": platform.python_version(), "results": results}
     out = ROOT / args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"one {report['article_bytes']:,}-byte article per request, {args.requests} requests x {args.runs} runs, "
-          f"{args.workers} worker(s), {report['cpus']} CPUs; median [min-max]")
-    print(f"{'clients':>7} | {'p50 ms':>20} | {'p99 ms':>20} | {'requests/s':>20} | failed")
+    print(f"one {report['article_bytes']:,}-byte article per request, {args.runs} runs per row (httpx: {args.requests} "
+          f"requests a run; wrk: {args.wrk_seconds} s a run), {args.workers} worker(s), {report['cpus']} CPUs; median [min-max]")
+    print(f"{'client':>6} | {'clients':>7} | {'p50 ms':>20} | {'p99 ms':>20} | {'requests/s':>20} | failed")
     for r in results:
         cell = lambda k, f: f"{r[k]['median']:{f}} [{r[k]['min']:{f}}-{r[k]['max']:{f}}]"  # noqa: E731
-        print(f"{r['concurrency']:>7} | {cell('p50_ms', '.1f'):>20} | {cell('p99_ms', '.1f'):>20} | "
+        print(f"{r['client']:>6} | {r['concurrency']:>7} | {cell('p50_ms', '.1f'):>20} | {cell('p99_ms', '.1f'):>20} | "
               f"{cell('rps', '.0f'):>20} | {int(r['failed']['max'])}")
     print(f"JSON: {out.relative_to(ROOT)}")
 

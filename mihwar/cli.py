@@ -234,9 +234,9 @@ def serve(
 
     try:
         settings, loaded = prepare(model, workers)
+        run(settings, loaded, host, port)
     except ServeError as exc:
         fail(str(exc))
-    run(settings, loaded, host, port)
 
 
 @app.command()

@@ -49,4 +49,6 @@ def run(settings: Settings, model: Any, host: str, port: int) -> None:
     os.environ.update(MIHWAR_MODEL=str(settings.model), MIHWAR_MODEL_NAME=str(settings.model_name),
                       MIHWAR_WORKERS=str(settings.workers))
     del model  # each worker loads its own copy
-    uvicorn.run("predict.server:app_from_env", factory=True, workers=settings.workers, **options)
+    from predict.server_workers import run_workers
+
+    run_workers("predict.server:app_from_env", settings.workers, options)

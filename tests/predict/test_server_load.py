@@ -11,7 +11,6 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 
@@ -158,24 +157,45 @@ def test_half_sent_requests_are_closed(trained_model_dir):
         server.stop()
 
 
-def test_several_worker_processes(trained_model_dir):
+def test_several_worker_processes_share_keep_alive_connections(trained_model_dir):
+    """16 connections opened at once are spread over both workers. With uvicorn's one shared
+    socket, the first worker to wake accepted all of them and the other idled; each worker now listens on
+    its own SO_REUSEPORT socket (the kernel hashes connections over them: all 16 on one worker has
+    probability 2**-15). A second server on the same port is refused, not let in to share the traffic."""
+    import psutil
+
+    from tests.predict.test_server_hardening import serve_and_wait
+
     server = started(trained_model_dir, "--workers", "2")
+    port = int(server.base.rsplit(":", 1)[1])
+
+    def listening() -> list:
+        return [p for p in psutil.Process(server.proc.pid).children()
+                if any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in p.net_connections(kind="tcp"))]
+
+    deadline = time.time() + 120
+    while len(listening()) < 2 and time.time() < deadline:  # /readyz answers as soon as one worker is up
+        time.sleep(0.2)
+    workers = listening()
+    socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(16)]  # all pending before a worker wakes
+    mine = {s.getsockname()[1] for s in socks}
     try:
-        with ThreadPoolExecutor(8) as pool:
-            rows = list(pool.map(lambda _: httpx.post(server.base + "/v1/classify", json={"text": DRUGS}, timeout=60).json(),
-                                 range(16)))
-        assert all(r["results"][0]["label"] == "drugs" for r in rows)
-        children = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _ppid(p) == server.proc.pid]
-        assert len(children) >= 2
+        assert httpx.post(server.base + "/v1/classify", json={"text": DRUGS}, timeout=60).json()["results"][0]["label"] == "drugs"
+        deadline, held = time.time() + 30, []
+        while time.time() < deadline:
+            held = [sum(c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port and c.raddr.port in mine
+                        for c in p.net_connections(kind="tcp")) for p in workers]
+            if sum(held) == 16:
+                break
+            time.sleep(0.2)
+        assert len(workers) == 2 and sum(held) == 16 and min(held) >= 1, held
+        second = serve_and_wait("--model", str(trained_model_dir), "--workers", "2", "--port", str(port))
+        assert second.returncode == 2 and "Traceback" not in second.stderr
+        assert f"cannot listen on 127.0.0.1:{port}" in second.stderr and "--port" in second.stderr
     finally:
+        for s in socks:
+            s.close()
         server.stop()
-
-
-def _ppid(proc_dir: Path) -> int | None:
-    try:
-        return int((proc_dir / "stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 def test_serve_in_a_terminal(trained_model_dir):
