@@ -11,8 +11,9 @@ coefficients. It computes exactly what `LinearScorer` computes (`tests/predict/t
   n-gram with a character outside that alphabet cannot be a column.
 - A word token is looked up by a 64-bit hash and then compared character by character
   with the vocabulary's token, so a hash collision cannot make a wrong column.
-- A group of terms is a trie walked from each position: the longest term that starts
-  there counts, and the walk resumes after it, as `predict.features.count_terms` does.
+- The term groups share one trie, walked once from each position for every group that may
+  start there: for each group the longest term that starts there counts, and that group
+  resumes after it, as `predict.features.count_terms` does for one group.
 
 Numba is imported only once a scorer has labeled enough texts to pay for it
 (`predict.linear.COMPILED_AFTER_TEXTS`); the compiled functions are cached on disk

@@ -50,8 +50,9 @@ _REQUEST_IN = (h11.DONE, h11.MUST_CLOSE, h11.CLOSED, h11.ERROR)
 
 def _no_delay(transport: Any) -> None:
     """TCP_NODELAY on the connection. asyncio sets it only on sockets whose ``proto`` is TCP, and the listening
-    socket uvicorn shares among ``--workers`` processes is made with proto 0: without this, every response
-    waited for the client's delayed ACK (48 ms a request at concurrency 1 with two workers, 6 ms with one)."""
+    sockets of ``--workers`` processes (uvicorn's shared one, and each worker's own in `predict.server_workers`)
+    are made with proto 0: without this, every response waited for the client's delayed ACK (48 ms a request
+    at concurrency 1 with two workers, 6 ms with one)."""
     import socket
 
     sock = transport.get_extra_info("socket")

@@ -19,6 +19,19 @@ from uvicorn.supervisors import multiprocess
 from predict.server_run import ServeError
 
 
+def _bound(family: int, address: tuple, reuse_port: bool) -> socket.socket:
+    """A TCP socket bound to ``address`` (SO_REUSEADDR; SO_REUSEPORT when asked), closed again if binding fails."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, int(reuse_port))
+    try:
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def reuse_port_socket(host: str, port: int) -> socket.socket:
     """A TCP socket bound to (host, port) with SO_REUSEPORT. It never listens: it holds the port and tells each
     worker where to bind its own.
@@ -26,31 +39,21 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
     The port is first bound once without SO_REUSEPORT: that fails while anything holds it, so a second
     `mihwar serve` on the same port is refused instead of silently sharing its connections."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    for reuse_port in (False, True):
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, int(reuse_port))
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            sock.close()
-            raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
-                             "(another server holds the port? choose one with --port)") from None
-        if reuse_port:
-            sock.set_inheritable(True)
-            return sock
-        port = sock.getsockname()[1]  # port 0: the free port the system chose
-        sock.close()
-    raise AssertionError("unreachable")
+    try:
+        probe = _bound(family, (host, port), reuse_port=False)
+        port = probe.getsockname()[1]  # port 0: the free port the system chose
+        probe.close()
+        sock = _bound(family, (host, port), reuse_port=True)
+    except OSError as exc:
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                         "(another server holds the port? choose one with --port)") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def own_socket(placeholder: socket.socket) -> socket.socket:
     """This worker's socket: the placeholder's address, SO_REUSEPORT, not inherited by anything it starts."""
-    sock = socket.socket(placeholder.family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(placeholder.getsockname()[:2])
-    return sock
+    return _bound(placeholder.family, placeholder.getsockname()[:2], reuse_port=True)
 
 
 class WorkerServer(uvicorn.Server):

@@ -81,3 +81,11 @@ def started(model_dir: Path | None, *args: str, **env: str) -> Server:
     except Exception:
         server.stop()
         raise
+
+
+def serve_and_wait(*args: str, env_extra: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """`mihwar serve` on a free port (a later ``--port`` in ``args`` wins), run until it exits: for start-up errors."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIHWAR_")}
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "mihwar.cli", "serve", "--port", str(free_port()), *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)

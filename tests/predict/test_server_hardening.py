@@ -6,14 +6,12 @@ from __future__ import annotations
 import http.client
 import json
 import shutil
-import subprocess
-import sys
 
 import httpx
 import pytest
 
-from tests.conftest import ROOT, free_port
-from tests.predict.server_process import DRUGS, SMALL_LIMITS, started
+from tests.conftest import ROOT
+from tests.predict.server_process import DRUGS, SMALL_LIMITS, serve_and_wait, started
 
 MARK = "ECHOED-BACK-"
 
@@ -123,14 +121,6 @@ def test_one_error_shape_everywhere(server):
 
 
 # start-up: one clear line and exit 2, never a lifespan traceback
-def serve_and_wait(*args: str, env_extra: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    import os
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MIHWAR_")}
-    env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "mihwar.cli", "serve", "--port", str(free_port()), *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
-
 
 def test_empty_token_refuses_to_start(trained_model_dir):
     done = serve_and_wait("--model", str(trained_model_dir), env_extra={"MIHWAR_API_TOKEN": " "}, timeout=30)

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from tests.predict.server_process import DRUGS, SMALL_LIMITS, article, started
+from tests.predict.server_process import DRUGS, SMALL_LIMITS, article, serve_and_wait, started
 
 ROOMY = {"MIHWAR_MAX_ARTICLES": "64", "MIHWAR_MAX_BODY_BYTES": "2000000", "MIHWAR_SCORING_THREADS": "2",
          "MIHWAR_MAX_QUEUE": "64"}
@@ -163,8 +163,6 @@ def test_several_worker_processes_share_keep_alive_connections(trained_model_dir
     its own SO_REUSEPORT socket (the kernel hashes connections over them: all 16 on one worker has
     probability 2**-15). A second server on the same port is refused, not let in to share the traffic."""
     import psutil
-
-    from tests.predict.test_server_hardening import serve_and_wait
 
     server = started(trained_model_dir, "--workers", "2")
     port = int(server.base.rsplit(":", 1)[1])
