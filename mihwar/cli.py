@@ -80,9 +80,13 @@ def _known_errors() -> tuple[type[Exception], ...]:
 @app.command()
 def prepare(config: Path = ConfigArg, set_: List[str] = SetOpt) -> None:
     """Build the labeled dataset from raw articles, annotations and extra sources."""
+    from train.duplicates import KEY_CHARS
     from train.prepare import run_prepare
 
-    counts, unlabeled = run_prepare(_load(config, set_), str(config))
+    counts, unlabeled, copies = run_prepare(_load(config, set_), str(config))
+    if copies:
+        typer.echo(f"note: {len(copies)} articles left out as copies of another article's text "
+                   f"(same first {KEY_CHARS} letters; listed in copies_left_out.json beside the dataset)", err=True)
     if unlabeled:
         typer.echo(f"warning: {unlabeled} corpus paragraphs have no annotation (list them: mihwar annotate {config})", err=True)
     for split, c in counts.items():

@@ -19,6 +19,7 @@ from train.config import Config, SourceConfig
 from train.corpus import (SKIP, Annotation, Article, PrepareError, read_annotations, read_corpus, resolve_labels,
                           unlabeled_paragraphs)
 from train.dataset import check_label_coverage
+from train.duplicates import duplicate_groups
 
 @dataclass
 class Example:
@@ -129,7 +130,12 @@ def articles_as_units(examples: list[Example]) -> list[Example]:
 
 
 def collect_examples(config: Config, corpus: tuple[dict[str, Article], list[Annotation]] | None = None) -> list[Example]:
-    """Read every configured input (``corpus`` if already read) and return the labeled examples."""
+    """Read every configured input (``corpus`` if already read) and return the labeled examples, each text once."""
+    return drop_copies(labeled_examples(config, corpus))[0]
+
+
+def labeled_examples(config: Config, corpus: tuple[dict[str, Article], list[Annotation]] | None = None) -> list[Example]:
+    """Every labeled example of the configured inputs, copies of one text under two ids included."""
     data = config.data
     articles, annotations = corpus if corpus is not None else read_corpora(config)
     examples = corpus_examples(articles, annotations, config) if articles else []
@@ -142,6 +148,18 @@ def collect_examples(config: Config, corpus: tuple[dict[str, Article], list[Anno
             raise PrepareError(f"data.sources[{source.path}].label_map: {sorted(unknown)} not in the configured classes {config.classes}")
         examples += source_examples(read_jsonl(source.path), source, data.granularity, bodies)
     return examples
+
+
+def drop_copies(examples: list[Example]) -> tuple[list[Example], list[str]]:
+    """Each text once: an article whose start is another's (`train.duplicates`) is left out, the
+    smallest id kept. Returns the examples kept and the ids left out.
+
+    ANT files some articles twice under two ids; grouped by id alone, one copy could be
+    trained on and the other tested on, and a copy in the test split would count twice.
+    """
+    groups = duplicate_groups([e.article_id for e in examples], [e.context or e.text for e in examples])
+    kept = [e for e, g in zip(examples, groups) if e.article_id == g]
+    return kept, sorted({e.article_id for e, g in zip(examples, groups) if e.article_id != g})
 
 
 FEATURES = {"text": "string", "article_id": "string", "paragraph_index": "int32", "origin": "string",
@@ -168,11 +186,11 @@ def label_counts(examples: list[Example]) -> dict[str, dict[str, int]]:
     return {split: dict(sorted(c.items())) for split, c in out.items()}
 
 
-def run_prepare(config: Config, config_path: str) -> tuple[dict[str, dict[str, int]], int]:
-    """The prepare stage: write the dataset to ``data.dataset_dir``; return label counts per split
-    and the number of corpus paragraphs that have no annotation yet."""
+def run_prepare(config: Config, config_path: str) -> tuple[dict[str, dict[str, int]], int, list[str]]:
+    """The prepare stage: write the dataset to ``data.dataset_dir``; return label counts per split,
+    the number of corpus paragraphs that have no annotation yet and the copies left out (`drop_copies`)."""
     articles, annotations = read_corpora(config)
-    examples = collect_examples(config, (articles, annotations))
+    examples, copies = drop_copies(labeled_examples(config, (articles, annotations)))
     counts = label_counts(examples)
     check_label_coverage(counts.get("train", {}), config, config_path)
     import datasets
@@ -182,4 +200,5 @@ def run_prepare(config: Config, config_path: str) -> tuple[dict[str, dict[str, i
     out = config.data.dataset_dir
     dataset.save_to_disk(str(out))
     (out / "label_counts.json").write_text(json.dumps(counts, indent=2), encoding="utf-8")
-    return counts, len(unlabeled_paragraphs(articles, annotations))
+    (out / "copies_left_out.json").write_text(json.dumps(copies, indent=0), encoding="utf-8")
+    return counts, len(unlabeled_paragraphs(articles, annotations)), copies

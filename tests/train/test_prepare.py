@@ -1,17 +1,19 @@
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import mihwar
 from train.config import load_config
 from train.prepare import PrepareError, collect_examples, label_counts
+from train.duplicates import content_key, duplicate_groups
 from train.prepare import run_prepare
 
 
 def test_prepare_builds_a_datasets_dataset_with_classlabels(workdir):
     config = load_config("configs/default.yaml")
-    counts, unlabeled = run_prepare(config, "configs/default.yaml")
+    counts, unlabeled, copies = run_prepare(config, "configs/default.yaml")
     assert unlabeled == 0
     from datasets import load_from_disk
 
@@ -24,6 +26,11 @@ def test_prepare_builds_a_datasets_dataset_with_classlabels(workdir):
     assert sum(names[x] == "drugs" for x in seeds["label"]) == 30 and sum(names[x] == "sanctions" for x in seeds["label"]) == 13
     assert set(ds["holdout"]["origin"]) == {"ant_labeled", "ant_subset.jsonl"}  # the seeds are never held out
     assert not set(ds["train"]["article_id"]) & set(ds["holdout"]["article_id"])
+    # ANT files some stories twice under two ids: one copy is kept, and no text is on both sides
+    assert "JA-internationalNews-495-20151109" in copies and "JA-internationalNews-294-20151109" not in copies
+    assert json.loads(Path("data/processed/default/copies_left_out.json").read_text()) == copies
+    sides = {split: {content_key(c) for c in ds[split]["context"]} for split in ("train", "holdout")}
+    assert not sides["train"] & sides["holdout"]
     assert {"syria_off_axis", "same_vocabulary", "general_news", "in_scope"} <= set(ds["holdout"]["family"])
 
 
@@ -90,3 +97,14 @@ def test_annotate_shows_the_whole_paragraph(workdir):
     shutil.copy(article, workdir / "data/raw/articles/new_article.txt")
     rows = [json.loads(l) for l in mihwar("annotate", "configs/default.yaml", cwd=workdir).stdout.splitlines()]
     assert max(len(r["text"]) for r in rows) > 80 and all(r["text"] in article.read_text(encoding="utf-8") for r in rows)
+
+
+def test_copies_of_one_text_are_one_group_whatever_their_spacing_or_punctuation():
+    a = "قال المبعوث الأممي إلى سوريا، اليوم الإثنين: إن الجولة المقبلة ستبدأ قريبا."
+    ids = ["b-2", "a-1", "b-2", "c-3", "d-4", "e-5"]
+    texts = [a, a.replace("، ", " ,  ").replace(":", " -"), a, a[:-5] + "تأجلت.", "", ""]
+    # the two spellings of one text are one group named by its smallest id; a changed ending
+    # inside the key is another text; empty texts are each their own group
+    assert duplicate_groups(ids, texts) == ["a-1", "a-1", "a-1", "c-3", "d-4", "e-5"]
+    long = "كلمة " * 100
+    assert duplicate_groups(["x", "y"], [long + "النهاية الأولى", long + "نهاية أخرى"]) == ["x", "x"]
