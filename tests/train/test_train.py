@@ -85,6 +85,19 @@ def test_excerpt_cv_reports_recall_and_false_topics_per_family():
     assert excerpt_cv(probs, rows, classes, "other", threshold=0.7)["cv_excerpt_false_topic_rate.same_vocabulary"] == 0.0
 
 
+def test_the_threshold_is_chosen_in_a_good_region_not_on_a_lone_spike():
+    from train.article_level import smoothed
+
+    # rows: thresholds in order; columns: topic shares. One article flipping gives the 5th
+    # threshold a spike; thresholds 2-4 are good together.
+    scores = np.array([[0.60, 0.50], [0.70, 0.50], [0.71, 0.50], [0.70, 0.50], [0.64, 0.50], [0.76, 0.50], [0.63, 0.50]])
+    assert np.unravel_index(np.argmax(scores), scores.shape) == (5, 0)
+    s = smoothed(scores)
+    assert np.unravel_index(np.argmax(s), s.shape) == (2, 0)
+    assert s[0, 0] == pytest.approx(0.65) and s[-1, 0] == pytest.approx(0.695)  # the ends: one neighbour
+    assert np.allclose(s[:, 1], 0.5)  # each share column on its own
+
+
 def test_artifact_round_trip_labels_raw_text(trained_model_dir):
     meta = read_meta(trained_model_dir)
     assert meta["backend"] == "linear" and meta["format"] == "mihwar-model/2" and meta["config"]["model"]["type"] == "logreg"
