@@ -5,11 +5,19 @@ from reading them with data/annotations/GUIDELINE.md (never from these patterns)
 
     python scripts/ant_labeling.py packets ANT.jsonl build/labeling      # select, write reading packets
     python scripts/ant_labeling.py collect ANT.jsonl build/labeling      # labels -> corpus + annotations
+    python scripts/ant_labeling.py packets2 ANT.jsonl build/labeling2    # round 2: select, write packets
+    python scripts/ant_labeling.py append ANT.jsonl build/labeling2      # round 2 labels added to both files
 
 Selected articles: every article whose title or text names Syria, Damascus, Daesh /
 the Islamic State, captagon or Caesar; and a seeded random sample of near negatives
 (the topics' vocabulary - drugs, sanctions, terrorism, envoys and talks - with none of
 those names).
+
+Round 2 (`packets2`, `append`): the articles of the Syria file that name none of those -
+Syrian and Iraqi places, the Assads, al-Nusra, the Golan, Hezbollah, the Kurds, the
+Coalition, and the "hotspots" (بؤر التوتر) that Tunisian news uses for Syria and Iraq -
+among the articles round 1 did not select. Its labels are added to the corpus and
+annotation files, which keep round 1's (adjudicated) rows as they are.
 """
 
 from __future__ import annotations
@@ -31,6 +39,9 @@ NEAR = {
     "terrorism": re.compile(r"إرهاب|ارهاب|إرهابي|ارهابي|تفجير|خلية"),
     "envoys": re.compile(r"مبعوث|المبعوث|مفاوضات|وقف إطلاق النار|مجلس الأمن"),
 }
+ROUND2 = re.compile(r"حلب|الرقة|إدلب|ادلب|دير الزور|الحسكة|القامشلي|منبج|عفرين|درعا|حمص|حماة|اللاذقية|تدمر |الغوطة|"
+                    r"بشار|الأسد|النصرة|فتح الشام|تحرير الشام|الموصل|الفلوجة|الأنبار|الجولان|حزب الله|الأكراد|"
+                    r"الكردية|التحالف الدولي|بؤر التوتر|بؤر القتال|مناطق النزاع|العائدين من|الإرهابيين العائدين")
 NEAR_PER_FAMILY = {"drugs": 100, "sanctions": 80, "terrorism": 100, "envoys": 100}
 SEED = 20261123
 CORPUS_OUT = Path("data/raw/ant_labeled/articles.jsonl")
@@ -81,12 +92,12 @@ def packets(ant: Path, out: Path) -> None:
     write_packets(near, out, "near", 2)
 
 
-def collect(ant: Path, out: Path) -> None:
-    """Labelers' JSONL (``{"article_id", "labels": [...]}`` or ``{"article_id", "article_label"}``)
-    -> the ANT corpus file and its annotation rows, keyed by paragraph hash."""
+def read_labels(ant: Path, out: Path) -> tuple[list[dict], list[dict], list[str]]:
+    """Labelers' JSONL in ``out/labels`` (``{"article_id", "labels": [...]}`` or ``{"article_id", "article_label"}``)
+    -> corpus rows, annotation rows keyed by paragraph hash, and the problems found."""
     rows = {r["id"]: r for r in map(json.loads, ant.read_text(encoding="utf-8").splitlines()) if r}
     selection = json.loads((out / "selection.json").read_text())
-    family = {**{a: "syria" for a in selection["scope"]}, **selection["near"]}
+    family = {**{a: selection.get("name", "syria") for a in selection["scope"]}, **selection["near"]}
     labeled: dict[str, dict] = {}
     for path in sorted((out / "labels").glob("*.jsonl")):
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -100,19 +111,62 @@ def collect(ant: Path, out: Path) -> None:
             problems.append(f"{item['_where']}: unknown article {aid}")
             continue
         paragraphs = segment_article(article_text(row))
-        corpus.append({k: row[k] for k in ("id", "category", "title", "time", "url", "text")} | {"selection": family.get(aid)})
         if "article_label" in item:
-            annotations.append({"article_id": aid, "label": item["article_label"], "level": "article"})
+            annotation = [{"article_id": aid, "label": item["article_label"], "level": "article"}]
+        elif len(item["labels"]) != len(paragraphs):
+            problems.append(f"{item['_where']}: {aid} has {len(paragraphs)} paragraphs, {len(item['labels'])} labels")
             continue
-        labels = item["labels"]
-        if len(labels) != len(paragraphs):
-            problems.append(f"{item['_where']}: {aid} has {len(paragraphs)} paragraphs, {len(labels)} labels")
-            continue
-        annotations += [{"article_id": aid, "paragraph_hash": paragraph_hash(p), "label": lab}
-                        for p, lab in zip(paragraphs, labels)]
+        else:
+            annotation = [{"article_id": aid, "paragraph_hash": paragraph_hash(p), "label": lab}
+                          for p, lab in zip(paragraphs, item["labels"])]
+        corpus.append({k: row[k] for k in ("id", "category", "title", "time", "url", "text")} | {"selection": family.get(aid)})
+        annotations += annotation
+    return corpus, annotations, problems
+
+
+def _jsonl(rows: list[dict]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
+def collect(ant: Path, out: Path) -> None:
+    """Round 1: the labels in ``out`` become the ANT corpus file and its annotations (both rewritten)."""
+    corpus, annotations, problems = read_labels(ant, out)
     CORPUS_OUT.parent.mkdir(parents=True, exist_ok=True)
-    CORPUS_OUT.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in corpus), encoding="utf-8")
-    ANNOTATIONS_OUT.write_text("".join(json.dumps(a, ensure_ascii=False) + "\n" for a in annotations), encoding="utf-8")
+    CORPUS_OUT.write_text(_jsonl(corpus), encoding="utf-8")
+    ANNOTATIONS_OUT.write_text(_jsonl(annotations), encoding="utf-8")
+    _report(corpus, annotations, problems)
+
+
+def packets2(ant: Path, out: Path) -> None:
+    """Round 2: articles round 1 did not select whose title or text names a place or actor of `ROUND2`."""
+    rows = [json.loads(line) for line in ant.read_text(encoding="utf-8").splitlines() if line.strip()]
+    scope, near = select(rows)
+    done = {r["id"] for r in scope} | {r["id"] for r in near}
+    chosen = [r for r in rows if r["id"] not in done and ROUND2.search(r["title"] + "\n" + r["text"])]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "selection.json").write_text(json.dumps({"name": "syria_round2", "scope": [r["id"] for r in chosen], "near": {}},
+                                                   indent=1))
+    print(f"round 2: {len(chosen)} articles")
+    write_packets(chosen, out, "round2", 3)
+
+
+def append(ant: Path, out: Path) -> None:
+    """Round 2: the labels in ``out`` added to the ANT corpus file and its annotations; an article
+    already there is a problem, never overwritten."""
+    corpus, annotations, problems = read_labels(ant, out)
+    have = {json.loads(line)["id"] for line in CORPUS_OUT.read_text(encoding="utf-8").splitlines() if line.strip()}
+    again = {r["id"] for r in corpus} & have
+    problems += [f"{aid}: already in {CORPUS_OUT}, left as it is" for aid in sorted(again)]
+    corpus = [r for r in corpus if r["id"] not in again]
+    annotations = [a for a in annotations if a["article_id"] not in again]
+    with CORPUS_OUT.open("a", encoding="utf-8") as f:
+        f.write(_jsonl(corpus))
+    with ANNOTATIONS_OUT.open("a", encoding="utf-8") as f:
+        f.write(_jsonl(annotations))
+    _report(corpus, annotations, problems)
+
+
+def _report(corpus: list[dict], annotations: list[dict], problems: list[str]) -> None:
     print(f"{len(corpus)} articles, {len(annotations)} annotation rows; {len(problems)} problems")
     for p in problems:
         print("  " + p)
@@ -120,4 +174,4 @@ def collect(ant: Path, out: Path) -> None:
 
 if __name__ == "__main__":
     verb, ant, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
-    {"packets": packets, "collect": collect}[verb](ant, out)
+    {"packets": packets, "collect": collect, "packets2": packets2, "append": append}[verb](ant, out)
