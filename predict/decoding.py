@@ -105,9 +105,15 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
 
 
 def find_invalid(text: str) -> int | None:
-    """Index of the first lone surrogate (an undecodable byte, or a bad JSON escape), or None."""
-    match = _SURROGATE.search(text)
-    return match.start() if match else None
+    """Index of the first lone surrogate (an undecodable byte, or a bad JSON escape), or None.
+
+    Encoding fails at exactly that character, and encoding a text (C, about 1 ns a character) is much
+    quicker than searching it with a regex, so a valid text is checked by encoding it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
 
 
 def safe_text(text: str) -> str:

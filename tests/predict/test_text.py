@@ -109,8 +109,33 @@ def test_letter_counts_equal_the_per_character_loop_on_random_mixed_strings():
             assert has_arabic(text, share) == per_char_has_arabic(text, share), (ascii(text), share)
 
 
+def test_letter_counts_of_long_texts_equal_the_per_character_loop():
+    """Texts of `LONG_TEXT` characters or more are counted from a table of the BMP, the rest by regex."""
+    from predict.text import LONG_TEXT
+
+    rng = random.Random(14)
+    for _ in range(300):
+        text = "".join(rng.choices(MIXED, k=rng.randint(LONG_TEXT - 2, 4 * LONG_TEXT)))
+        assert letter_counts(text) == per_char_letter_counts(text), ascii(text[:80])
+
+
 def test_has_arabic_equals_the_per_character_loop_on_every_shipped_line_and_article():
     from tests.predict.shipped_text import raw_articles, raw_lines
 
     for text in [*raw_lines(), *raw_articles()]:
         assert letter_counts(text) == per_char_letter_counts(text), text[:80]
+
+
+def test_is_blank_and_find_invalid_equal_their_definitions():
+    """Both stop early instead of copying or scanning the whole text; the answers must not change."""
+    from predict.decoding import find_invalid
+    from predict.text import is_blank, strip_invisible
+
+    blank = [c for c in map(chr, range(0x110000)) if not strip_invisible(c).strip()]
+    rng = random.Random(13)
+    texts = [*map(chr, range(0x110000))]
+    texts += ["".join(rng.choices(blank + ["ا", "a", "\ud800", "\udfff"], k=rng.randint(0, 12))) for _ in range(20_000)]
+    for text in texts:
+        assert is_blank(text) == (not strip_invisible(text).strip()), ascii(text)
+        surrogate = re.search("[\ud800-\udfff]", text)
+        assert find_invalid(text) == (surrogate.start() if surrogate else None), ascii(text)
