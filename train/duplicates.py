@@ -1,11 +1,11 @@
-"""The same article under two ids: kept on one side of every split.
+"""The same article under two ids, found so that it is read once.
 
 ANT holds some articles twice under different ids (a story filed in two sections, or
 posted again). Grouping the test split and the CV folds by article id alone puts one copy
 in training and the other in the test, and the model is scored on text it was fitted on.
-The test split (`train.prepare`) and every grouped fold (`train.train`, `train.gate`)
-group by `duplicate_groups` instead: articles whose first `KEY_CHARS` letters and digits
-agree are one group, named by its smallest article id.
+`train.prepare.drop_copies` keeps one article of each `duplicate_groups` group, so every
+split and fold downstream sees each text once: articles whose first `KEY_CHARS` letters
+and digits agree are one group, named by its smallest article id.
 """
 
 from __future__ import annotations
