@@ -36,10 +36,16 @@ def linear_pipeline():
 
 
 def fit_scaled(scale: int, rows_path: str, result_path: str) -> None:
-    """Fit on ``scale`` copies of the train split (each copy its own article ids); write the fit seconds."""
+    """Fit on ``scale`` copies of the train split (each copy its own article ids), with the excerpt view
+    when the config has it, as `mihwar train`'s final fit sees them; write the fit seconds."""
+    from train.config import load_config
+    from train.linear import with_excerpt_view
+
     rows = json.loads(Path(rows_path).read_text(encoding="utf-8"))
     units = [(r["text"], r["context"]) for _ in range(scale) for r in rows]
     labels = [r["label"] for _ in range(scale) for r in rows]
+    if load_config(CONFIG).model.excerpt_view:
+        units, labels, _ = with_excerpt_view(units, labels, [""] * len(units))
     make = linear_pipeline()
     t = time.perf_counter()
     make().fit(units, labels)
