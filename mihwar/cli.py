@@ -85,8 +85,12 @@ def prepare(config: Path = ConfigArg, set_: List[str] = SetOpt) -> None:
 
     counts, unlabeled, copies = run_prepare(_load(config, set_), str(config))
     if copies:
-        typer.echo(f"note: {len(copies)} articles left out as copies of another article's text "
-                   f"(same first {KEY_CHARS} letters; listed in copies_left_out.json beside the dataset)", err=True)
+        typer.echo(f"note: {len(copies)} articles left out as copies of another article's text (the same first "
+                   f"{KEY_CHARS} letters of the text or of its body; listed in copies_left_out.json beside the dataset)",
+                   err=True)
+    for c in [c for c in copies if c.left_out_origin != c.kept_origin]:
+        typer.echo(f"note: {c.left_out_origin}/{c.left_out} is a copy of {c.kept_origin}/{c.kept}, which is kept: "
+                   f"its labels are not used", err=True)
     if unlabeled:
         typer.echo(f"warning: {unlabeled} corpus paragraphs have no annotation (list them: mihwar annotate {config})", err=True)
     for split, c in counts.items():

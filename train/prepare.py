@@ -12,12 +12,12 @@ import json
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from predict.text import paragraphs_or_whole, segment_article
 from train.config import Config, SourceConfig
-from train.corpus import (SKIP, Annotation, Article, PrepareError, read_annotations, read_corpus, resolve_labels,
-                          unlabeled_paragraphs)
+from train.corpus import (SKIP, Annotation, Article, PrepareError, corpus_name, read_annotations, read_corpus,
+                          resolve_labels, unlabeled_paragraphs)
 from train.dataset import check_label_coverage
 from train.duplicates import duplicate_groups
 
@@ -131,7 +131,7 @@ def articles_as_units(examples: list[Example]) -> list[Example]:
 
 def collect_examples(config: Config, corpus: tuple[dict[str, Article], list[Annotation]] | None = None) -> list[Example]:
     """Read every configured input (``corpus`` if already read) and return the labeled examples, each text once."""
-    return drop_copies(labeled_examples(config, corpus))[0]
+    return drop_copies(labeled_examples(config, corpus), input_order(config))[0]
 
 
 def labeled_examples(config: Config, corpus: tuple[dict[str, Article], list[Annotation]] | None = None) -> list[Example]:
@@ -150,16 +150,36 @@ def labeled_examples(config: Config, corpus: tuple[dict[str, Article], list[Anno
     return examples
 
 
-def drop_copies(examples: list[Example]) -> tuple[list[Example], list[str]]:
-    """Each text once: an article whose start is another's (`train.duplicates`) is left out, the
-    smallest id kept. Returns the examples kept and the ids left out.
+def input_order(config: Config) -> list[str]:
+    """The `Example.origin` of each configured input, in config order: corpora (seeds, ANT, added), then sources."""
+    return [corpus_name(c.path) for c in config.data.corpora] + [s.path.name for s in config.data.sources]
 
-    ANT files some articles twice under two ids; grouped by id alone, one copy could be
-    trained on and the other tested on, and a copy in the test split would count twice.
+
+@dataclass
+class Copy:
+    left_out: str  # article id
+    kept: str      # the article id kept in its place
+    left_out_origin: str
+    kept_origin: str
+
+
+def drop_copies(examples: list[Example], priority: Sequence[str] = ()) -> tuple[list[Example], list[Copy]]:
+    """Each text once: of the articles that are copies of one another (`train.duplicates`), the one
+    of the earliest input in ``priority`` (`input_order`) is kept, then the smallest id; the others
+    are left out. Returns the examples kept and the copies left out.
+
+    ANT files some articles twice under two ids, and a user can add a story the corpus has;
+    grouped by id alone, one copy could be trained on and the other tested on, and a copy in
+    the test split would count twice. An added copy never displaces a corpus article (nor its
+    place in the fixed test split).
     """
-    groups = duplicate_groups([e.article_id for e in examples], [e.context or e.text for e in examples])
+    order = {origin: i for i, origin in enumerate(priority)}
+    groups = duplicate_groups([e.article_id for e in examples], [e.context or e.text for e in examples],
+                              [order.get(e.origin, len(order)) for e in examples])
+    origin = {e.article_id: e.origin for e in examples}
     kept = [e for e, g in zip(examples, groups) if e.article_id == g]
-    return kept, sorted({e.article_id for e, g in zip(examples, groups) if e.article_id != g})
+    copies = {e.article_id: g for e, g in zip(examples, groups) if e.article_id != g}
+    return kept, [Copy(a, k, origin[a], origin[k]) for a, k in sorted(copies.items())]
 
 
 FEATURES = {"text": "string", "article_id": "string", "paragraph_index": "int32", "origin": "string",
@@ -186,11 +206,11 @@ def label_counts(examples: list[Example]) -> dict[str, dict[str, int]]:
     return {split: dict(sorted(c.items())) for split, c in out.items()}
 
 
-def run_prepare(config: Config, config_path: str) -> tuple[dict[str, dict[str, int]], int, list[str]]:
+def run_prepare(config: Config, config_path: str) -> tuple[dict[str, dict[str, int]], int, list[Copy]]:
     """The prepare stage: write the dataset to ``data.dataset_dir``; return label counts per split,
     the number of corpus paragraphs that have no annotation yet and the copies left out (`drop_copies`)."""
     articles, annotations = read_corpora(config)
-    examples, copies = drop_copies(labeled_examples(config, (articles, annotations)))
+    examples, copies = drop_copies(labeled_examples(config, (articles, annotations)), input_order(config))
     counts = label_counts(examples)
     check_label_coverage(counts.get("train", {}), config, config_path)
     import datasets
@@ -200,5 +220,5 @@ def run_prepare(config: Config, config_path: str) -> tuple[dict[str, dict[str, i
     out = config.data.dataset_dir
     dataset.save_to_disk(str(out))
     (out / "label_counts.json").write_text(json.dumps(counts, indent=2), encoding="utf-8")
-    (out / "copies_left_out.json").write_text(json.dumps(copies, indent=0), encoding="utf-8")
+    (out / "copies_left_out.json").write_text(json.dumps([asdict(c) for c in copies], indent=1), encoding="utf-8")
     return counts, len(unlabeled_paragraphs(articles, annotations)), copies

@@ -1,5 +1,6 @@
 import json
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -8,7 +9,7 @@ from tests.conftest import mihwar
 from train.config import load_config
 from train.prepare import PrepareError, collect_examples, label_counts
 from train.duplicates import content_key, duplicate_groups
-from train.prepare import run_prepare
+from train.prepare import Example, drop_copies, run_prepare
 
 
 def test_prepare_builds_a_datasets_dataset_with_classlabels(workdir):
@@ -27,8 +28,11 @@ def test_prepare_builds_a_datasets_dataset_with_classlabels(workdir):
     assert set(ds["holdout"]["origin"]) == {"ant_labeled", "ant_subset.jsonl"}  # the seeds are never held out
     assert not set(ds["train"]["article_id"]) & set(ds["holdout"]["article_id"])
     # ANT files some stories twice under two ids: one copy is kept, and no text is on both sides
-    assert "JA-internationalNews-495-20151109" in copies and "JA-internationalNews-294-20151109" not in copies
-    assert json.loads(Path("data/processed/default/copies_left_out.json").read_text()) == copies
+    left_out = {c.left_out: c.kept for c in copies}
+    assert left_out["JA-internationalNews-495-20151109"] == "JA-internationalNews-294-20151109"
+    # two titles one letter apart over the same body are one story too
+    assert left_out["JA-localNews-2810-20170305"] == "JA-localNews-2209-20170305"
+    assert json.loads(Path("data/processed/default/copies_left_out.json").read_text()) == [asdict(c) for c in copies]
     sides = {split: {content_key(c) for c in ds[split]["context"]} for split in ("train", "holdout")}
     assert not sides["train"] & sides["holdout"]
     assert {"syria_off_axis", "same_vocabulary", "general_news", "in_scope"} <= set(ds["holdout"]["family"])
@@ -108,3 +112,18 @@ def test_copies_of_one_text_are_one_group_whatever_their_spacing_or_punctuation(
     assert duplicate_groups(ids, texts) == ["a-1", "a-1", "a-1", "c-3", "d-4", "e-5"]
     long = "كلمة " * 100
     assert duplicate_groups(["x", "y"], [long + "النهاية الأولى", long + "نهاية أخرى"]) == ["x", "x"]
+
+
+def test_an_added_copy_never_displaces_a_corpus_article_from_the_test_split():
+    title, body = "عنوان الخبر", "وقال المبعوث الأممي إن الجولة المقبلة من المحادثات ستبدأ في جنيف. " * 8
+    ant = Example("p", "JA-internationalNews-1-20170101", 0, "diplomacy", "holdout", "ant_labeled", f"{title}\n{body}")
+    # a user's .txt of the same story, body only, one sentence added, its name sorting before "JA-"
+    added = Example("p", "2017-01-01-update_ab12", 0, "other", "train", "added", body + " وأضاف أن الوفود وصلت.")
+    other = Example("p", "JA-sport-2-20170101", 0, "other", "train", "ant_labeled", "مباراة الأحد انتهت بالتعادل.")
+    kept, copies = drop_copies([added, ant, other], ["articles", "ant_labeled", "added"])
+    assert [e.article_id for e in kept] == ["JA-internationalNews-1-20170101", "JA-sport-2-20170101"]
+    assert kept[0].split == "holdout" and kept[0].label == "diplomacy"
+    assert [(c.left_out, c.kept, c.left_out_origin, c.kept_origin) for c in copies] == [
+        ("2017-01-01-update_ab12", "JA-internationalNews-1-20170101", "added", "ant_labeled")]
+    # without the config's order, the smallest id would win and take the story out of the test split
+    assert [e.article_id for e in drop_copies([added, ant, other])[0]][0] == "2017-01-01-update_ab12"
