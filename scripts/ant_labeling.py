@@ -42,6 +42,7 @@ NEAR = {
 ROUND2 = re.compile(r"حلب|الرقة|إدلب|ادلب|دير الزور|الحسكة|القامشلي|منبج|عفرين|درعا|حمص|حماة|اللاذقية|تدمر |الغوطة|"
                     r"بشار|الأسد|النصرة|فتح الشام|تحرير الشام|الموصل|الفلوجة|الأنبار|الجولان|حزب الله|الأكراد|"
                     r"الكردية|التحالف الدولي|بؤر التوتر|بؤر القتال|مناطق النزاع|العائدين من|الإرهابيين العائدين")
+LABELS = {"drugs", "counter_isis", "sanctions", "diplomacy", "other", "skip"}  # GUIDELINE.md
 NEAR_PER_FAMILY = {"drugs": 100, "sanctions": 80, "terrorism": 100, "envoys": 100}
 SEED = 20261123
 CORPUS_OUT = Path("data/raw/ant_labeled/articles.jsonl")
@@ -111,8 +112,15 @@ def read_labels(ant: Path, out: Path) -> tuple[list[dict], list[dict], list[str]
             problems.append(f"{item['_where']}: unknown article {aid}")
             continue
         paragraphs = segment_article(article_text(row))
+        labels = item.get("labels")
         if "article_label" in item:
+            if item["article_label"] != "other":
+                problems.append(f"{item['_where']}: {aid}: a whole-article label can only be other (no Syria link at all)")
+                continue
             annotation = [{"article_id": aid, "label": item["article_label"], "level": "article"}]
+        elif not isinstance(labels, list) or not set(labels) <= LABELS:
+            problems.append(f"{item['_where']}: {aid}: labels must be a list of {sorted(LABELS)}, got {labels!r}")
+            continue
         elif len(item["labels"]) != len(paragraphs):
             problems.append(f"{item['_where']}: {aid} has {len(paragraphs)} paragraphs, {len(item['labels'])} labels")
             continue
@@ -152,17 +160,18 @@ def packets2(ant: Path, out: Path) -> None:
 
 def append(ant: Path, out: Path) -> None:
     """Round 2: the labels in ``out`` added to the ANT corpus file and its annotations; an article
-    already there is a problem, never overwritten."""
+    already there is a problem, never overwritten, and so is an article whose labels are not valid
+    (it is left out: correct its line and run `append` again)."""
     corpus, annotations, problems = read_labels(ant, out)
     have = {json.loads(line)["id"] for line in CORPUS_OUT.read_text(encoding="utf-8").splitlines() if line.strip()}
     again = {r["id"] for r in corpus} & have
     problems += [f"{aid}: already in {CORPUS_OUT}, left as it is" for aid in sorted(again)]
     corpus = [r for r in corpus if r["id"] not in again]
     annotations = [a for a in annotations if a["article_id"] not in again]
-    with CORPUS_OUT.open("a", encoding="utf-8") as f:
-        f.write(_jsonl(corpus))
-    with ANNOTATIONS_OUT.open("a", encoding="utf-8") as f:
-        f.write(_jsonl(annotations))
+    for path, rows in ((CORPUS_OUT, corpus), (ANNOTATIONS_OUT, annotations)):
+        text = path.read_text(encoding="utf-8")
+        with path.open("a", encoding="utf-8") as f:
+            f.write(("\n" if text and not text.endswith("\n") else "") + _jsonl(rows))
     _report(corpus, annotations, problems)
 
 
