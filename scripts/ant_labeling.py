@@ -31,6 +31,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from predict.text import paragraph_hash, segment_article  # noqa: E402
+from train.config import load_config  # noqa: E402
+from train.corpus import SKIP  # noqa: E402
 
 SCOPE = re.compile(r"سوري|دمشق|داعش|تنظيم الدولة|الدولة الإسلامية|كبتاغون|كبتاجون|كابتاغون|قيصر")
 NEAR = {
@@ -42,11 +44,11 @@ NEAR = {
 ROUND2 = re.compile(r"حلب|الرقة|إدلب|ادلب|دير الزور|الحسكة|القامشلي|منبج|عفرين|درعا|حمص|حماة|اللاذقية|تدمر |الغوطة|"
                     r"بشار|الأسد|النصرة|فتح الشام|تحرير الشام|الموصل|الفلوجة|الأنبار|الجولان|حزب الله|الأكراد|"
                     r"الكردية|التحالف الدولي|بؤر التوتر|بؤر القتال|مناطق النزاع|العائدين من|الإرهابيين العائدين")
-LABELS = {"drugs", "counter_isis", "sanctions", "diplomacy", "other", "skip"}  # GUIDELINE.md
 NEAR_PER_FAMILY = {"drugs": 100, "sanctions": 80, "terrorism": 100, "envoys": 100}
 SEED = 20261123
 CORPUS_OUT = Path("data/raw/ant_labeled/articles.jsonl")
 ANNOTATIONS_OUT = Path("data/annotations/ant_paragraphs.jsonl")
+CONFIG = Path(__file__).resolve().parents[1] / "configs/default.yaml"  # the label set the annotations must use
 
 
 def article_text(row: dict) -> str:
@@ -99,6 +101,7 @@ def read_labels(ant: Path, out: Path) -> tuple[list[dict], list[dict], list[str]
     rows = {r["id"]: r for r in map(json.loads, ant.read_text(encoding="utf-8").splitlines()) if r}
     selection = json.loads((out / "selection.json").read_text())
     family = {**{a: selection.get("name", "syria") for a in selection["scope"]}, **selection["near"]}
+    allowed = set(load_config(CONFIG).classes) | {SKIP}
     labeled: dict[str, dict] = {}
     for path in sorted((out / "labels").glob("*.jsonl")):
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -118,15 +121,15 @@ def read_labels(ant: Path, out: Path) -> tuple[list[dict], list[dict], list[str]
                 problems.append(f"{item['_where']}: {aid}: a whole-article label can only be other (no Syria link at all)")
                 continue
             annotation = [{"article_id": aid, "label": item["article_label"], "level": "article"}]
-        elif not isinstance(labels, list) or not set(labels) <= LABELS:
-            problems.append(f"{item['_where']}: {aid}: labels must be a list of {sorted(LABELS)}, got {labels!r}")
+        elif not isinstance(labels, list) or not set(labels) <= allowed:
+            problems.append(f"{item['_where']}: {aid}: labels must be a list of {sorted(allowed)}, got {labels!r}")
             continue
-        elif len(item["labels"]) != len(paragraphs):
-            problems.append(f"{item['_where']}: {aid} has {len(paragraphs)} paragraphs, {len(item['labels'])} labels")
+        elif len(labels) != len(paragraphs):
+            problems.append(f"{item['_where']}: {aid} has {len(paragraphs)} paragraphs, {len(labels)} labels")
             continue
         else:
             annotation = [{"article_id": aid, "paragraph_hash": paragraph_hash(p), "label": lab}
-                          for p, lab in zip(paragraphs, item["labels"])]
+                          for p, lab in zip(paragraphs, labels)]
         corpus.append({k: row[k] for k in ("id", "category", "title", "time", "url", "text")} | {"selection": family.get(aid)})
         annotations += annotation
     return corpus, annotations, problems
