@@ -182,7 +182,7 @@ def main() -> None:
         cell = lambda k, f: f"{r[k]['median']:{f}} [{r[k]['min']:{f}}-{r[k]['max']:{f}}]"  # noqa: E731
         print(f"{r['client']:>6} | {r['concurrency']:>7} | {cell('p50_ms', '.1f'):>20} | {cell('p99_ms', '.1f'):>20} | "
               f"{cell('rps', '.0f'):>20} | {int(r['failed']['max'])}")
-    print(f"JSON: {out.relative_to(ROOT)}")
+    print(f"JSON: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
 
 
 if __name__ == "__main__":

@@ -37,7 +37,11 @@ class ScoringGate:
         finally:
             self.in_flight -= 1
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+    async def run(self, fn: Callable[..., T], *args: Any, inline: bool = False) -> T:
+        """``fn(*args)`` in a scoring thread; with ``inline``, on the event loop itself (for small work: the trip
+        to a thread and back, and the GIL handed between them, cost more than a short article's scoring)."""
+        if inline:
+            return fn(*args)
         import anyio
 
         if self._limiter is None:  # made on the running loop
@@ -49,10 +53,10 @@ _REQUEST_IN = (h11.DONE, h11.MUST_CLOSE, h11.CLOSED, h11.ERROR)
 
 
 def _no_delay(transport: Any) -> None:
-    """TCP_NODELAY on the connection. asyncio sets it only on sockets whose ``proto`` is TCP, and the listening
-    sockets of ``--workers`` processes (uvicorn's shared one, and each worker's own in `predict.server_workers`)
-    are made with proto 0: without this, every response waited for the client's delayed ACK (48 ms a request
-    at concurrency 1 with two workers, 6 ms with one)."""
+    """TCP_NODELAY on the connection. asyncio sets it only on sockets whose ``proto`` is TCP, and a socket made
+    with proto 0 (uvicorn's listening socket shared among ``--workers`` processes was) would leave Nagle on:
+    every response then waited for the client's delayed ACK (48 ms a request at concurrency 1 with two
+    workers, 6 ms with one). Set here whatever made the socket."""
     import socket
 
     sock = transport.get_extra_info("socket")
