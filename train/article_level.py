@@ -160,11 +160,27 @@ def excerpt_cv(excerpt_probs: np.ndarray, rows: list[dict[str, Any]], classes: l
 def choose_article_decision(oof_probs: np.ndarray, rows: list[dict[str, Any]], classes: list[str], other: str,
                             thresholds: Sequence[float], shares: Sequence[float],
                             excerpt_probs: np.ndarray | None = None) -> tuple[float, float, float]:
-    """The paragraph threshold and article topic share with the best out-of-fold article macro-F1
-    (mean over repeats), smoothed over neighbouring thresholds (`smoothed`); ties go to the lower
-    threshold, then the lower share. Returns the threshold, the share and the smoothed score.
+    """The paragraph threshold and article topic share with the best out-of-fold score (`criterion_tables`,
+    mean over repeats), smoothed over neighbouring thresholds (`smoothed`); ties go to the lower
+    threshold, then the lower share. Returns the threshold, the share and the smoothed score."""
+    table = criterion_tables(oof_probs, rows, classes, other, thresholds, shares, excerpt_probs).mean(axis=0)
+    return pick_decision(table, thresholds, shares)
 
-    With ``excerpt_probs`` (each paragraph scored alone) the score is the mean of the article
+
+def pick_decision(table: np.ndarray, thresholds: Sequence[float], shares: Sequence[float]) -> tuple[float, float, float]:
+    """The (threshold, share) cell of ``table`` (thresholds x shares) with the best smoothed score, and that score."""
+    score = smoothed(table).round(6)
+    ti, si = np.unravel_index(int(np.argmax(score)), score.shape)  # first maximum: the lower threshold, then share
+    return float(thresholds[ti]), float(shares[si]), float(score[ti, si])
+
+
+def criterion_tables(oof_probs: np.ndarray, rows: list[dict[str, Any]], classes: list[str], other: str,
+                     thresholds: Sequence[float], shares: Sequence[float],
+                     excerpt_probs: np.ndarray | None = None) -> np.ndarray:
+    """The score the decision is chosen by, per CV repeat: an array (repeats, thresholds, shares).
+
+    The score is the out-of-fold article macro-F1 at that paragraph threshold and topic share. With
+    ``excerpt_probs`` (each paragraph scored alone, one array per repeat) it is the mean of the article
     macro-F1 and the excerpt macro-F1: one threshold serves both, and on whole articles alone a
     strict one wins (a topic needs only a few confident paragraphs) that leaves most excerpts `other`.
     """
@@ -174,10 +190,10 @@ def choose_article_decision(oof_probs: np.ndarray, rows: list[dict[str, Any]], c
     groups = list(group_by_article([r["article_id"] for r in rows]).values())
     weights = [paragraph_weights([rows[i]["text"] for i in idx]) for idx in groups]
     gold = [gold_article_label([rows[i]["label"] for i in idx], [rows[i]["text"] for i in idx], other) for idx in groups]
-    table = np.zeros((len(thresholds), len(shares)))
+    gold_paragraphs = [r["label"] for r in rows]
+    tables = np.zeros((len(oof_probs), len(thresholds), len(shares)))
     for ti, t in enumerate(thresholds):
-        f1 = {s: [] for s in shares}
-        for probs in oof_probs:
+        for r, probs in enumerate(oof_probs):
             decided = [decide(row, classes, other, t)[0] for row in probs]
             topic_words = []
             for idx, w in zip(groups, weights):
@@ -186,19 +202,15 @@ def choose_article_decision(oof_probs: np.ndarray, rows: list[dict[str, Any]], c
                     if decided[i] != other:
                         words[decided[i]] += wi
                 topic_words.append((words, float(w.sum())))
-            for s in shares:
+            alone = None
+            if excerpt_probs is not None:
+                alone = M.classification_metrics(gold_paragraphs, M.decisions(excerpt_probs[r], classes, other, t),
+                                                 classes)["macro_f1"]
+            for si, s in enumerate(shares):
                 pred = [max(ws, key=ws.get) if ws and sum(ws.values()) / total >= s else other for ws, total in topic_words]
-                f1[s].append(M.classification_metrics(gold, pred, classes)["macro_f1"])
-        alone = 0.0
-        if excerpt_probs is not None:
-            gold_paragraphs = [r["label"] for r in rows]
-            alone = float(np.mean([M.classification_metrics(gold_paragraphs, M.decisions(p, classes, other, t), classes)["macro_f1"]
-                                   for p in excerpt_probs]))
-        for si, s in enumerate(shares):
-            table[ti, si] = float(np.mean(f1[s])) if excerpt_probs is None else (float(np.mean(f1[s])) + alone) / 2
-    score = smoothed(table).round(6)
-    ti, si = np.unravel_index(int(np.argmax(score)), score.shape)  # first maximum: the lower threshold, then share
-    return float(thresholds[ti]), float(shares[si]), float(score[ti, si])
+                f1 = M.classification_metrics(gold, pred, classes)["macro_f1"]
+                tables[r, ti, si] = f1 if alone is None else (f1 + alone) / 2
+    return tables
 
 
 def smoothed(table: np.ndarray) -> np.ndarray:
