@@ -117,7 +117,7 @@ class WorkerProcess(multiprocess.Process):
     def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
         self.channel, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._child_end = child_end
-        self.ready, self.open = False, 0
+        self.ready, self.open, self.dealt_at = False, 0, -1  # dealt_at: the dispatcher's turn when it last got one
         super().__init__(config, [child_end])  # the worker gets its end of the pair, not the listening socket
 
     def start(self) -> None:
@@ -139,7 +139,6 @@ class Dispatcher:
         self.selector = selectors.DefaultSelector()
         self.known: dict[int, WorkerProcess] = {}  # channel fd -> worker
         self.turn = itertools.count()  # ties go to the worker that got a connection least recently
-        self.last: dict[int, int] = {}
         self.accepting = False
 
     def run(self) -> None:
@@ -155,16 +154,21 @@ class Dispatcher:
         """Register the channels of new (restarted) workers and forget the ones that are gone."""
         current = {p.channel.fileno(): p for p in list(self.supervisor.processes) if p.channel.fileno() >= 0}
         for fd in set(self.known) - set(current):
-            self.selector.unregister(fd)
-            del self.known[fd]
+            self._forget(fd)
         for fd, worker in current.items():
             if fd not in self.known:
                 worker.channel.setblocking(False)
                 self.selector.register(fd, selectors.EVENT_READ, worker)
                 self.known[fd] = worker
-        self._accept_when(any(w.ready for w in self.known.values()))
+        self._accept_when_ready()
 
-    def _accept_when(self, ready: bool) -> None:
+    def _forget(self, fd: int) -> None:
+        self.selector.unregister(fd)
+        del self.known[fd]
+
+    def _accept_when_ready(self) -> None:
+        """Listen for connections while some worker is ready; while none is, they wait in the kernel's backlog."""
+        ready = any(w.ready for w in self.known.values())
         if ready != self.accepting:
             if ready:
                 self.selector.register(self.listener, selectors.EVENT_READ)
@@ -182,14 +186,13 @@ class Dispatcher:
                 message = b""
             if not message:  # the worker exited: its connections went with it
                 worker.ready, worker.open = False, 0
-                self.selector.unregister(worker.channel.fileno())
-                del self.known[worker.channel.fileno()]
+                self._forget(worker.channel.fileno())
                 worker.channel.close()
-                self._accept_when(any(w.ready for w in self.known.values()))
+                self._accept_when_ready()
                 return
             if message == READY:
                 worker.ready = True
-                self._accept_when(True)
+                self._accept_when_ready()
             elif message == CLOSED:
                 worker.open = max(0, worker.open - 1)
 
@@ -208,14 +211,14 @@ class Dispatcher:
     def _deal(self, connection: socket.socket) -> None:
         """Hand ``connection`` to the ready worker with the fewest open connections; if none takes it, close it."""
         ready = sorted((w for w in self.known.values() if w.ready),
-                       key=lambda w: (w.open, self.last.get(id(w), -1)))
+                       key=lambda w: (w.open, w.dealt_at))
         for worker in ready:
             try:
                 socket.send_fds(worker.channel, [CONNECTION], [connection.fileno()])
             except OSError:  # its queue is full or it is exiting: the next one
                 continue
             worker.open += 1
-            self.last[id(worker)] = next(self.turn)
+            worker.dealt_at = next(self.turn)
             return
         logger.warning("no worker could take a connection; closed it")
 

@@ -32,7 +32,8 @@ _INVISIBLE = re.compile(
     "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
     "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
 )
-_ARABIC_LETTERS = re.compile("[\u0621-\u064a]+")
+ARABIC_FIRST, ARABIC_LAST = 0x0621, 0x064A  # the Arabic letters `letter_counts` counts: hamza to yeh
+_ARABIC_LETTERS = re.compile(f"[{chr(ARABIC_FIRST)}-{chr(ARABIC_LAST)}]+")
 _NOT_LETTER = re.compile(r"[\W\d_]+")  # keeps every letter, and numerals such as "²" that are not letters
 
 MIN_PARAGRAPH_WORDS = 5
@@ -115,7 +116,7 @@ def _letter_counts_long(text: str) -> tuple[int, int]:
     letters = int(np.count_nonzero(_IS_ALPHA_BMP[np.minimum(cps, 0xFFFF)]))
     if cps.max() > 0xFFFF:
         letters += sum(chr(c).isalpha() for c in cps[cps > 0xFFFF].tolist())
-    return letters, int(np.count_nonzero(cps - 0x0621 < 0x064B - 0x0621))  # unsigned: below U+0621 wraps around
+    return letters, int(np.count_nonzero(cps - ARABIC_FIRST <= ARABIC_LAST - ARABIC_FIRST))  # unsigned: below wraps
 
 
 def has_arabic(text: str, min_share: float = 0.3) -> bool:

@@ -20,14 +20,16 @@ KEY_CHARS = 300  # enough to tell two stories apart; short enough to catch a cop
 _NOT_WORD = re.compile(r"[\W_]+")
 
 
-def content_key(text: str) -> str:
-    """The letters and digits at the start of ``text``, case-folded: equal for copies that differ in spacing or punctuation."""
+def opening_key(text: str) -> str:
+    """The letters and digits at the start of ``text``, case-folded: equal for copies that differ in spacing or
+    punctuation, or after the opening. (`train.corpus_add.content_key`, which `mihwar add` refuses by, is a hash
+    of the whole normalized text: an exact copy.)"""
     return _NOT_WORD.sub("", text.casefold())[:KEY_CHARS]
 
 
 def text_keys(text: str) -> set[str]:
     """The keys an article is matched by: its whole text's and its body's (after the first line); none when empty."""
-    return {k for k in (content_key(text), content_key(text.split("\n", 1)[-1])) if k}
+    return {k for k in (opening_key(text), opening_key(text.split("\n", 1)[-1])) if k}
 
 
 def duplicate_groups(article_ids: Sequence[str], texts: Sequence[str], rank: Sequence[int] | None = None) -> list[str]:

@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import mihwar
 from train.config import load_config
 from train.prepare import PrepareError, collect_examples, label_counts
-from train.duplicates import content_key, duplicate_groups
+from train.duplicates import opening_key, duplicate_groups
 from train.prepare import Example, drop_copies, run_prepare
 
 
@@ -33,7 +33,7 @@ def test_prepare_builds_a_datasets_dataset_with_classlabels(workdir):
     # two titles one letter apart over the same body are one story too
     assert left_out["JA-localNews-2810-20170305"] == "JA-localNews-2209-20170305"
     assert json.loads(Path("data/processed/default/copies_left_out.json").read_text()) == [asdict(c) for c in copies]
-    sides = {split: {content_key(c) for c in ds[split]["context"]} for split in ("train", "holdout")}
+    sides = {split: {opening_key(c) for c in ds[split]["context"]} for split in ("train", "holdout")}
     assert not sides["train"] & sides["holdout"]
     assert {"syria_off_axis", "same_vocabulary", "general_news", "in_scope"} <= set(ds["holdout"]["family"])
 
