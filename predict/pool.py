@@ -8,8 +8,9 @@ from typing import Any, Iterable, Iterator
 _MODEL: Any = None
 
 
-def _load_once(model_dir: str) -> None:
-    """Pool initializer: the worker's own model, loaded from the already resolved local folder."""
+def _load_once(model_dir: str, early: bool) -> None:
+    """Pool initializer: the worker's own model, loaded from the already resolved local folder; with ``early``,
+    its compiled loop started before the first chunk (`predict.batch.compile_early`)."""
     import signal
 
     from predict.artifact import load_model
@@ -17,6 +18,8 @@ def _load_once(model_dir: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; no traceback per worker
     global _MODEL
     _MODEL = load_model(model_dir)
+    if early:
+        _MODEL.start_compiled()
 
 
 def _label(records: list, opts: Any) -> list[dict[str, Any]]:
@@ -25,13 +28,14 @@ def _label(records: list, opts: Any) -> list[dict[str, Any]]:
     return label_records(_MODEL, records, opts)
 
 
-def label_in_pool(chunks: Iterable[list], model_dir: str, opts: Any, workers: int) -> Iterator[list[dict[str, Any]]]:
+def label_in_pool(chunks: Iterable[list], model_dir: str, opts: Any, workers: int,
+                  early: bool = False) -> Iterator[list[dict[str, Any]]]:
     """Rows of each chunk, in chunk order, scored by ``workers`` processes (at most two chunks each in flight)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_load_once, initargs=(model_dir,))
+                               initializer=_load_once, initargs=(model_dir, early))
     pending: deque = deque()
     try:
         for chunk in chunks:

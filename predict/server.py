@@ -44,7 +44,7 @@ def create_app(settings: Settings, model: TopicModel | None = None) -> FastAPI:
         from predict.artifact import default_model_uri, load_model
 
         model = load_model(settings.model or default_model_uri())
-    settle_scorers(model)
+    model.start_compiled()  # before the server listens: no request waits for Numba to load
     DeadlineH11Protocol.timeout = settings.request_timeout
     gate = ScoringGate(settings.scoring_threads, settings.max_queue)
     app = FastAPI(title="mihwar", version="1",
@@ -87,20 +87,6 @@ def create_app(settings: Settings, model: TopicModel | None = None) -> FastAPI:
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
     return app
-
-
-def settle_scorers(model: TopicModel) -> None:
-    """Start the compiled loop (`predict.compiled`) now, before the server listens, and use it from the first
-    request; where it cannot run (no Numba, MIHWAR_COMPILED_AFTER=never), NumPy for good. Either way no request
-    waits for Numba to load (1.5 s; 8 s the first time on a machine), as one would after 2,000 paragraphs."""
-    for scorer in (model.scorer, model.gate):
-        if not hasattr(scorer, "compiled_after"):
-            continue
-        if scorer.compiled_after is None or scorer.compiled() is None:
-            scorer.compiled_after = None
-            continue
-        scorer.compiled_after = 0
-        scorer.logits(["تحميل الحلقة المترجمة قبل أول طلب"])  # loads the compiled functions here, not in a request
 
 
 def app_from_env() -> FastAPI:

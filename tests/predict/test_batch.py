@@ -205,3 +205,20 @@ def test_cli_predict_imports_no_training_code(tmp_path, trained_model_dir):
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mlflow', 'torch', 'transformers', 'datasets', 'train')))\n"
     )
     assert modules_loaded_after(tmp_path, code) == "[]"
+
+
+def test_a_big_input_starts_the_compiled_loop_before_the_first_chunk(tmp_path, monkeypatch):
+    """Each worker's share decides: 2 MB of input on one worker starts it at once, on two workers it does not;
+    a user's MIHWAR_COMPILED_AFTER is left to decide."""
+    from predict.batch import EARLY_COMPILE_BYTES, compile_early
+
+    monkeypatch.delenv("MIHWAR_COMPILED_AFTER", raising=False)
+    big, small = tmp_path / "big.jsonl", tmp_path / "small.jsonl"
+    big.write_bytes(b"x" * EARLY_COMPILE_BYTES)
+    small.write_bytes(b"x" * 1000)
+    assert compile_early([str(big)], workers=1)
+    assert not compile_early([str(big)], workers=2)
+    assert compile_early([str(big), str(big)], workers=2)
+    assert not compile_early([str(small), "-"], workers=1)
+    monkeypatch.setenv("MIHWAR_COMPILED_AFTER", "never")
+    assert not compile_early([str(big)], workers=1)
