@@ -23,6 +23,7 @@ Numba is imported only once a scorer has labeled enough texts to pay for it
 from __future__ import annotations
 
 import unicodedata
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -471,6 +472,11 @@ class NormalizedBatch:
         return joined.split("\x00")
 
 
+def _vocabulary_arrays(block: Any) -> tuple[list[str], np.ndarray]:
+    """A TF-IDF block's terms and their columns, in the vocabulary's order."""
+    return list(block.vocabulary), np.fromiter(block.vocabulary.values(), np.int64, len(block.vocabulary))
+
+
 class CompiledLinear:
     """The TF-IDF blocks and term groups of a `LinearScorer`, as arrays for the compiled loop."""
 
@@ -496,42 +502,45 @@ class CompiledLinear:
         lo, hi = block.ngram_range
         if min_len is None or hi > 2 or lo < 1:
             raise Unsupported("word block")
-        tokens: dict[str, int] = {}
-        unigrams, pairs = {}, {}
-        for term, col in block.vocabulary.items():
-            ids = [tokens.setdefault(p, len(tokens)) for p in term.split(" ")]
-            if len(ids) == 1:
-                unigrams[ids[0]] = col
-            else:
-                pairs[tuple(ids)] = col
-        names = sorted(tokens, key=tokens.get)
+        terms, cols = _vocabulary_arrays(block)
+        parts = [term.split(" ") for term in terms]
+        n_parts = np.fromiter(map(len, parts), np.int64, len(parts))
+        if len(n_parts) and n_parts.max() > 2:
+            raise Unsupported("word block")
+        flat = list(chain.from_iterable(parts))
+        names = list(dict.fromkeys(flat))  # the vocabulary's tokens, each once
+        ids = np.fromiter(map(dict(zip(names, range(len(names)))).__getitem__, flat), np.int64, len(flat))
         chars = np.frombuffer("".join(names).encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
-        off = np.concatenate([[0], np.cumsum([len(t) for t in names])]).astype(np.int64)
+        off = np.concatenate([[0], np.cumsum(np.fromiter(map(len, names), np.int64, len(names)))]).astype(np.int64)
         tok_table = hash_table(_token_hashes(chars, off), np.arange(len(names)))  # equal hashes: Unsupported
         self.tokens = (tok_table, chars, off)
+        first = np.cumsum(n_parts) - n_parts  # each term's first token in ``ids``
         uni = np.full(max(len(names), 1), EMPTY, np.int64)
-        for t, col in unigrams.items():
-            uni[t] = col
+        one = n_parts == 1
+        uni[ids[first[one]]] = cols[one]
         n_tokens = max(len(names), 1)
-        pair_table = hash_table([a * n_tokens + b for a, b in pairs], list(pairs.values()))
+        two = n_parts == 2
+        pair_table = hash_table(ids[first[two]] * n_tokens + ids[first[two] + 1], cols[two])
         return (min_len, lo, hi, tok_table, chars, off, uni, pair_table, n_tokens, len(block.idf), offset)
 
     def _char_tables(self, block: Any, offset: int) -> tuple:
         lo, hi = block.ngram_range
-        alphabet = sorted({ch for term in block.vocabulary for ch in term} | {" "})
+        terms, cols = _vocabulary_arrays(block)
+        cps = np.frombuffer("".join(terms).encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+        alphabet = np.union1d(cps, [ord(" ")])  # sorted code points
         bits = max(len(alphabet).bit_length(), 1)
         if bits * hi > 62 or len(alphabet) >= 2**15:
             raise Unsupported("char block")
         alpha = np.zeros(0x110000, np.int16)  # codes < 2**15 (bits * hi <= 62, hi >= 1)
-        for code, ch in enumerate(alphabet, start=1):
-            alpha[ord(ch)] = code
-        keys = []
-        for term in block.vocabulary:
-            key = 0
-            for t, ch in enumerate(term):
-                key |= int(alpha[ord(ch)]) << (bits * t)
-            keys.append(key)
-        gram_table = hash_table(keys, list(block.vocabulary.values()))
+        alpha[alphabet] = np.arange(1, len(alphabet) + 1)
+        lengths = np.fromiter(map(len, terms), np.int64, len(terms))
+        if len(lengths) and lengths.min() < 1:
+            raise Unsupported("char block: an empty term")
+        starts = np.cumsum(lengths) - lengths
+        position = np.arange(len(cps)) - np.repeat(starts, lengths)
+        codes = alpha[cps].astype(np.int64) << (bits * position)  # one term's codes never share a bit: OR is a sum
+        keys = np.add.reduceat(codes, starts) if len(terms) else np.zeros(0, np.int64)
+        gram_table = hash_table(keys, cols)
         if self.tokens is not None:
             _, chars, off = self.tokens
             tg_ptr, tg_cols = _token_grams(chars, off, alpha, lo, hi, bits, gram_table)
