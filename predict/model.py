@@ -112,6 +112,52 @@ def decide_article(probs: np.ndarray, weights: np.ndarray, classes: list[str], o
     return max(words, key=words.get)
 
 
+def decide_articles(probs: np.ndarray, weights: np.ndarray, starts: np.ndarray, classes: list[str], other_label: str | None,
+                    threshold: float, min_topic_share: float = DEFAULT_MIN_TOPIC_SHARE) -> list[str]:
+    """`decide_article` for a batch at once: article ``i`` holds rows ``starts[i]:starts[i + 1]``.
+
+    The same labels, ties included (the topic whose first paragraph comes first wins, as `max` over
+    `decide_article`'s dict does); ``weights`` are word counts, so every sum is exact in any order.
+    """
+    n_articles = len(starts) - 1
+    if not other_label or other_label not in classes or not len(probs):
+        return [decide_article(probs[a:b], weights[a:b], classes, other_label, threshold, min_topic_share)
+                for a, b in zip(starts[:-1], starts[1:])]
+    article = np.repeat(np.arange(n_articles), np.diff(starts))
+    best = probs.argmax(axis=1)
+    topic = (best != classes.index(other_label)) & ~(probs[np.arange(len(best)), best] < threshold)
+    where = (article[topic], best[topic])
+    words = np.zeros((n_articles, len(classes)))
+    np.add.at(words, where, weights[topic])
+    first = np.full((n_articles, len(classes)), len(best))
+    np.minimum.at(first, where, np.flatnonzero(topic))
+    present = first < len(best)
+    total = np.bincount(article, weights=weights, minlength=n_articles)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        about_topic = present.any(axis=1) & ~(words.sum(axis=1) / total < min_topic_share)
+    tied = present & (words == words.max(axis=1, keepdims=True))
+    pick = np.where(tied, first, len(best) + 1).argmin(axis=1)
+    return [classes[k] if ok else other_label for k, ok in zip(pick.tolist(), about_topic.tolist())]
+
+
+def aggregate_articles(probs: np.ndarray, weights: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """`aggregate_article` of each article of a batch (rows ``starts[i]:starts[i + 1]``); NaN for an empty one.
+
+    Rows are added in the order `aggregate_article`'s sum adds them (one position of every article at a time),
+    so the scores are the same to the last bit."""
+    sizes = np.diff(starts)
+    weighted = probs * weights[:, None]
+    total = np.zeros((len(sizes), probs.shape[1]))
+    mass = np.zeros(len(sizes))
+    for k in range(int(sizes.max()) if len(sizes) else 0):
+        has = sizes > k
+        rows = starts[:-1][has] + k
+        total[has] += weighted[rows]
+        mass[has] += weights[rows]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / mass[:, None]
+
+
 def in_scope_probability(gate: Scorer, texts: Sequence[str], in_scope_class: str) -> np.ndarray:
     """The scope gate's P(in scope) of each whole article."""
     if not len(texts):
@@ -165,21 +211,19 @@ class TopicModel:
         return softmax(self.scorer.logits(list(paragraphs), None if contexts is None else list(contexts)), self.temperature)
 
     def predict_articles(self, texts: Sequence[str], paragraphs: bool = False, explain: int = 0) -> list[ArticlePrediction]:
-        """Label whole articles; every paragraph of the batch is scored in one call."""
+        """Label whole articles; every paragraph of the batch is scored in one call, and decided in one pass."""
         segmented = [paragraphs_or_whole(t) for t in texts]
         flat = [p for ps in segmented for p in ps]
         contexts = [t for t, ps in zip(texts, segmented) for _ in ps]
         probs = self.paragraph_probs(flat, contexts)
-        parts, start = [], 0
-        for ps in segmented:
-            parts.append(probs[start : start + len(ps)])
-            start += len(ps)
-        weights = [paragraph_weights(ps) for ps in segmented]
-        labels = [decide_article(p, w, self.classes, self.other_label, self.threshold, self.min_topic_share)
-                  for w, p in zip(weights, parts)]
+        starts = np.concatenate([[0], np.cumsum([len(ps) for ps in segmented], dtype=np.int64)]).astype(np.int64)
+        weights = paragraph_weights(flat)
+        labels = decide_articles(probs, weights, starts, self.classes, self.other_label, self.threshold,
+                                 self.min_topic_share)
+        scores = aggregate_articles(probs, weights, starts)
         in_scope = self.scope_probabilities(texts, labels)
-        return [self._article(text, ps, w, p, label, gate, paragraphs, explain)
-                for text, ps, w, p, label, gate in zip(texts, segmented, weights, parts, labels, in_scope)]
+        return [self._article(text, ps, probs[a:b], row, label, gate, paragraphs, explain)
+                for text, ps, a, b, row, label, gate in zip(texts, segmented, starts[:-1], starts[1:], scores, labels, in_scope)]
 
     def start_compiled(self) -> None:
         """Start the compiled loop (`predict.compiled`) of each linear scorer now and use it from the next text.
@@ -208,9 +252,8 @@ class TopicModel:
             out[i] = float(p)
         return out
 
-    def _article(self, text: str, ps: list[str], weights: np.ndarray, probs: np.ndarray, label: str, in_scope: float | None,
+    def _article(self, text: str, ps: list[str], probs: np.ndarray, scores: np.ndarray, label: str, in_scope: float | None,
                  with_paragraphs: bool, explain: int) -> ArticlePrediction:
-        scores = aggregate_article(probs, weights)
         gate = self.meta.get("scope_gate") or {}
         if in_scope is not None:
             label = gate_label(label, in_scope, gate["topics"], gate["threshold"], self.other_label)
@@ -234,4 +277,4 @@ class TopicModel:
         return article_confidence(float(scores[self.classes.index(label)]), kind, self.meta.get("article_calibration"))
 
     def _score_dict(self, row: np.ndarray) -> dict[str, float]:
-        return {c: round(float(s), 4) for c, s in zip(self.classes, row)}
+        return {c: round(s, 4) for c, s in zip(self.classes, row.tolist())}

@@ -165,3 +165,33 @@ def test_many_lukewarm_paragraphs_do_not_add_up_to_a_topic():
 
     lukewarm = np.array([[0.35, 0.05, 0.6]] * 10)  # every paragraph leans `other`, a third of each is `sanctions`
     assert decide_article(lukewarm, np.ones(10), ["sanctions", "drugs", "other"], "other", 0.0, 0.3) == "other"
+
+
+def test_a_batch_is_decided_as_each_article_alone_ties_and_empty_articles_included():
+    """`decide_articles`/`aggregate_articles` (one pass over a batch, what labeling uses) against
+    `decide_article`/`aggregate_article` (one article, what training's evaluation uses), on random batches
+    built to tie: few distinct word counts and probabilities near the threshold."""
+    from predict.model import aggregate_article, aggregate_articles, decide_article, decide_articles
+
+    rng = np.random.default_rng(0)
+    classes = ["sanctions", "drugs", "diplomacy", "other"]
+    ties = 0
+    for _ in range(200):
+        sizes = rng.integers(0, rng.choice([6, 30]), size=rng.integers(1, 12))  # 30: long articles too
+        probs = rng.dirichlet(np.ones(4) * 0.5, size=int(sizes.sum()))
+        weights = rng.choice([1.0, 2.0, 3.0], size=len(probs))
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        for other in ("other", None):
+            threshold, share = rng.choice([0.0, 0.4, 0.6]), rng.choice([0.0, 0.3, 0.5])
+            batch = decide_articles(probs, weights, starts, classes, other, threshold, share)
+            alone = [decide_article(probs[a:b], weights[a:b], classes, other, threshold, share)
+                     for a, b in zip(starts[:-1], starts[1:])]
+            assert batch == alone
+        for (a, b), row in zip(zip(starts[:-1], starts[1:]), aggregate_articles(probs, weights, starts)):
+            if b > a:
+                assert np.array_equal(row, aggregate_article(probs[a:b], weights[a:b]))
+            else:
+                assert np.isnan(row).all()
+        best = probs.argmax(axis=1)
+        ties += sum(len(set(best[a:b])) > 1 for a, b in zip(starts[:-1], starts[1:]))
+    assert ties > 100  # the batches did hold articles with more than one topic to choose between
