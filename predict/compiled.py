@@ -22,14 +22,40 @@ Numba is imported only once a scorer has labeled enough texts to pay for it
 
 from __future__ import annotations
 
+import sys
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import chain
 from typing import Any
 
 import numpy as np
-from numba import njit
 
 from predict.features import WORD_END
+
+
+@contextmanager
+def scipy_hidden() -> Iterator[None]:
+    """scipy made unimportable for a moment, unless it is loaded already (training).
+
+    Numba imports scipy to check its version, and its first compiled call imports scipy.linalg
+    (0.2 s) to look for a BLAS, which the loops here never use. With scipy hidden, both imports
+    raise ImportError and Numba goes on without them, so labeling never loads scipy
+    (`tests/predict/test_linear_parity.py`).
+    """
+    hide = "scipy" not in sys.modules
+    if hide:
+        sys.modules["scipy"] = None  # type: ignore[assignment]  # `import scipy...` raises ImportError
+    try:
+        yield
+    finally:
+        if hide and sys.modules.get("scipy", 0) is None:
+            del sys.modules["scipy"]
+
+
+with scipy_hidden():
+    from numba import njit
+
 
 EMPTY = -1
 BMP = 0x10000
@@ -116,6 +142,10 @@ def _token_hashes(chars: np.ndarray, off: np.ndarray) -> np.ndarray:
     for i in range(len(out)):
         out[i] = _token_hash(chars, off[i], off[i + 1])
     return out
+
+
+with scipy_hidden():  # Numba's first call loads its NumPy support, which looks for scipy's BLAS: made here
+    _token_hashes(np.zeros(0, np.int64), np.zeros(1, np.int64))
 
 
 @njit(cache=True, nogil=True, inline="always")
