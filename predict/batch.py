@@ -21,7 +21,8 @@ from predict.readers import InputError, ReadOptions, Record, check_tables, expan
 from predict.writers import OutputError, StreamWriter, check_output, output_format
 
 # Input bytes per worker from which each worker starts the compiled loop (`predict.compiled`) before its first
-# chunk: the loop takes about 1.5 s to start and saves about 0.5 ms a paragraph, so it pays from about 1.5 MB of text.
+# chunk: the loop takes about 0.7 s to start and saves about 0.4 ms a paragraph, so it pays from about 1,700
+# paragraphs (about 1 MB of one-paragraph rows); 2 MB leaves a margin.
 # A smaller input keeps the scorers' own rule (NumPy for their first 2,000 texts); MIHWAR_COMPILED_AFTER overrides both.
 EARLY_COMPILE_BYTES = 2_000_000
 ROW_OPTIONS = ("text_column", "id_column", "max_chars", "max_file_bytes", "paragraphs", "explain")

@@ -22,7 +22,7 @@ from predict.features import TermFeatures
 from predict.text import normalize_arabic
 
 WORD_CACHE_LIMIT = 200_000  # distinct words kept with their n-gram columns; bounded memory on any input
-# The compiled loop (`predict.compiled`) takes about 1.5 s to start (Numba, tables) and saves about 0.3 ms per paragraph:
+# The compiled loop (`predict.compiled`) takes about 0.7 s to start (Numba, tables) and saves about 0.4 ms per paragraph:
 # a scorer uses it once it has scored this many texts with NumPy, so short runs (one article, a request) never pay to start it.
 # MIHWAR_COMPILED_AFTER sets it for a run: 0 compiles from the first text, "never" keeps NumPy.
 COMPILED_AFTER_TEXTS = 2_000

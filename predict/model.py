@@ -229,8 +229,8 @@ class TopicModel:
         """Start the compiled loop (`predict.compiled`) of each linear scorer now and use it from the next text.
 
         Where it cannot run (no Numba, ``MIHWAR_COMPILED_AFTER=never``) the scorer stays on NumPy for good.
-        For the server before it listens, and for a batch big enough to pay for it (1.5 s to start; the NumPy
-        path costs about 0.5 ms more per paragraph), so no request and no early chunk takes the slow path."""
+        For the server before it listens, and for a batch big enough to pay for it (0.7 s to start; the NumPy
+        path costs about 0.4 ms more per paragraph), so no request and no early chunk takes the slow path."""
         for scorer in (self.scorer, self.gate):
             if not hasattr(scorer, "compiled_after"):
                 continue

@@ -212,7 +212,7 @@ def test_scoring_does_not_block_health_checks(trained_model_dir):
 
 def test_the_server_starts_the_compiled_loop_before_it_listens(trained_model_dir, monkeypatch):
     """A scorer would otherwise switch to the compiled loop after 2,000 paragraphs, importing Numba and building
-    its tables (1.5 s, 8 s the first time on a machine) in the middle of a request."""
+    its tables (0.7 s, 8 s the first time on a machine) in the middle of a request."""
     from predict.artifact import load_model
     from predict.server import create_app
     from predict.server_settings import load_settings
