@@ -112,6 +112,11 @@ def decide_article(probs: np.ndarray, weights: np.ndarray, classes: list[str], o
     return max(words, key=words.get)
 
 
+# From this many articles a batch is decided in one NumPy pass; a smaller one (a server request) article by
+# article, which costs less there (one 8-paragraph article: 36 µs against 155 µs). Both give the same results.
+BATCH_PASS_FROM = 16
+
+
 def decide_articles(probs: np.ndarray, weights: np.ndarray, starts: np.ndarray, classes: list[str], other_label: str | None,
                     threshold: float, min_topic_share: float = DEFAULT_MIN_TOPIC_SHARE) -> list[str]:
     """`decide_article` for a batch at once: article ``i`` holds rows ``starts[i]:starts[i + 1]``.
@@ -120,7 +125,7 @@ def decide_articles(probs: np.ndarray, weights: np.ndarray, starts: np.ndarray, 
     `decide_article`'s dict does); ``weights`` are word counts, so every sum is exact in any order.
     """
     n_articles = len(starts) - 1
-    if not other_label or other_label not in classes or not len(probs):
+    if not other_label or other_label not in classes or not len(probs) or n_articles < BATCH_PASS_FROM:
         return [decide_article(probs[a:b], weights[a:b], classes, other_label, threshold, min_topic_share)
                 for a, b in zip(starts[:-1], starts[1:])]
     article = np.repeat(np.arange(n_articles), np.diff(starts))
@@ -146,6 +151,10 @@ def aggregate_articles(probs: np.ndarray, weights: np.ndarray, starts: np.ndarra
     Rows are added in the order `aggregate_article`'s sum adds them (one position of every article at a time),
     so the scores are the same to the last bit."""
     sizes = np.diff(starts)
+    if len(sizes) < BATCH_PASS_FROM or 2 * sizes.max() >= len(sizes):  # one pass per position would cost more
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.array([aggregate_article(probs[a:b], weights[a:b]) for a, b in zip(starts[:-1], starts[1:])]
+                            ).reshape(len(sizes), probs.shape[1])
     weighted = probs * weights[:, None]
     total = np.zeros((len(sizes), probs.shape[1]))
     mass = np.zeros(len(sizes))

@@ -167,17 +167,20 @@ def test_many_lukewarm_paragraphs_do_not_add_up_to_a_topic():
     assert decide_article(lukewarm, np.ones(10), ["sanctions", "drugs", "other"], "other", 0.0, 0.3) == "other"
 
 
-def test_a_batch_is_decided_as_each_article_alone_ties_and_empty_articles_included():
+@pytest.mark.parametrize("batch_pass_from", [0, 10**9])  # the one-pass path, and the article-by-article path
+def test_a_batch_is_decided_as_each_article_alone_ties_and_empty_articles_included(batch_pass_from, monkeypatch):
     """`decide_articles`/`aggregate_articles` (one pass over a batch, what labeling uses) against
     `decide_article`/`aggregate_article` (one article, what training's evaluation uses), on random batches
     built to tie: few distinct word counts and probabilities near the threshold."""
+    from predict import model
     from predict.model import aggregate_article, aggregate_articles, decide_article, decide_articles
 
+    monkeypatch.setattr(model, "BATCH_PASS_FROM", batch_pass_from)
     rng = np.random.default_rng(0)
     classes = ["sanctions", "drugs", "diplomacy", "other"]
     ties = 0
     for _ in range(200):
-        sizes = rng.integers(0, rng.choice([6, 30]), size=rng.integers(1, 12))  # 30: long articles too
+        sizes = rng.integers(0, rng.choice([2, 6, 30]), size=rng.integers(1, 40))  # 30: long articles too
         probs = rng.dirichlet(np.ones(4) * 0.5, size=int(sizes.sum()))
         weights = rng.choice([1.0, 2.0, 3.0], size=len(probs))
         starts = np.concatenate([[0], np.cumsum(sizes)])
