@@ -220,7 +220,7 @@ class TopicModel:
         return softmax(self.scorer.logits(list(paragraphs), None if contexts is None else list(contexts)), self.temperature)
 
     def predict_articles(self, texts: Sequence[str], paragraphs: bool = False, explain: int = 0) -> list[ArticlePrediction]:
-        """Label whole articles; every paragraph of the batch is scored in one call, and decided in one pass."""
+        """Label whole articles; every paragraph of the batch is scored in one call, and the articles decided together."""
         segmented = [paragraphs_or_whole(t) for t in texts]
         flat = [p for ps in segmented for p in ps]
         contexts = [t for t, ps in zip(texts, segmented) for _ in ps]
