@@ -65,7 +65,9 @@ def _fingerprint(path: str) -> list[Any]:
 
 def compile_early(paths: list[str], workers: int) -> bool:
     """Whether each worker's share of the input files is big enough to start the compiled loop at once."""
-    if os.environ.get("MIHWAR_COMPILED_AFTER", "").strip():
+    from predict.linear import COMPILED_AFTER_ENV
+
+    if os.environ.get(COMPILED_AFTER_ENV, "").strip():
         return False  # the user chose for this run
     size = sum(st[1] or 0 for st in map(_fingerprint, paths))
     return size >= EARLY_COMPILE_BYTES * workers

@@ -28,8 +28,11 @@ WORD_CACHE_LIMIT = 200_000  # distinct words kept with their n-gram columns; bou
 COMPILED_AFTER_TEXTS = 2_000
 
 
+COMPILED_AFTER_ENV = "MIHWAR_COMPILED_AFTER"
+
+
 def compiled_after_from_env() -> int | None:
-    value = os.environ.get("MIHWAR_COMPILED_AFTER", "").strip().lower()
+    value = os.environ.get(COMPILED_AFTER_ENV, "").strip().lower()
     if value == "never":
         return None
     return int(value) if value.isdigit() else COMPILED_AFTER_TEXTS
@@ -134,6 +137,15 @@ class LinearScorer:
                 except Unsupported:
                     self._compiled = False
         return self._compiled or None
+
+    def start_compiled(self) -> None:
+        """Start the compiled loop now and use it from the next text; where it cannot run (no Numba,
+        ``MIHWAR_COMPILED_AFTER=never``, features it does not support), stay on NumPy for good."""
+        if self.compiled_after is None or self.compiled() is None:
+            self.compiled_after = None
+            return
+        self.compiled_after = 0
+        self.logits(["تحميل الحلقة المترجمة قبل أول نص"])  # loads the compiled functions here
 
     def _design(self, paragraphs: Sequence[str], contexts: Sequence[str] | None):
         norm = [normalize_arabic(p) for p in paragraphs]

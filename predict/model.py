@@ -235,19 +235,13 @@ class TopicModel:
                 for text, ps, a, b, row, label, gate in zip(texts, segmented, starts[:-1], starts[1:], scores, labels, in_scope)]
 
     def start_compiled(self) -> None:
-        """Start the compiled loop (`predict.compiled`) of each linear scorer now and use it from the next text.
+        """Start each scorer's compiled loop now (`predict.linear.LinearScorer.start_compiled`), where it has one.
 
-        Where it cannot run (no Numba, ``MIHWAR_COMPILED_AFTER=never``) the scorer stays on NumPy for good.
         For the server before it listens, and for a batch big enough to pay for it (0.7 s to start; the NumPy
         path costs about 0.4 ms more per paragraph), so no request and no early chunk takes the slow path."""
         for scorer in (self.scorer, self.gate):
-            if not hasattr(scorer, "compiled_after"):
-                continue
-            if scorer.compiled_after is None or scorer.compiled() is None:
-                scorer.compiled_after = None
-                continue
-            scorer.compiled_after = 0
-            scorer.logits(["تحميل الحلقة المترجمة قبل أول نص"])  # loads the compiled functions here
+            if hasattr(scorer, "start_compiled"):
+                scorer.start_compiled()
 
     def scope_probabilities(self, texts: Sequence[str], labels: Sequence[str]) -> list[float | None]:
         """The gate's P(in scope) of each article the gate may veto (its label is a gated topic); None for the others."""
