@@ -23,15 +23,14 @@ Numba is imported only once a scorer has labeled enough texts to pay for it
 from __future__ import annotations
 
 import sys
-import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
-from itertools import chain
 from typing import Any
 
 import numpy as np
 
 from predict.features import WORD_END
+from predict.text import nfkc
 
 
 @contextmanager
@@ -75,18 +74,22 @@ def _slot(key: np.int64, mask: np.int64) -> np.int64:
 
 
 @njit(cache=True, nogil=True)
-def _build_table(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+def _build_table(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The table, and whether every key was new (False: a key came twice)."""
     size = 16
     while size < 2 * len(keys):
         size *= 2
     table = np.full((size, 2), EMPTY, np.int64)  # key and value side by side: one cache line per probe
     mask = np.int64(size - 1)
+    unique = True
     for i in range(len(keys)):
         s = _slot(keys[i], mask)
         while table[s, 0] != EMPTY and table[s, 0] != keys[i]:
             s = (s + 1) & mask
+        if table[s, 0] == keys[i]:
+            unique = False
         table[s, 0], table[s, 1] = keys[i], values[i]
-    return table
+    return table, unique
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -103,10 +106,10 @@ def _get(table: np.ndarray, key: np.int64) -> np.int64:
 
 
 def hash_table(keys: list[int] | np.ndarray, values: list[int] | np.ndarray) -> np.ndarray:
-    keys, values = np.asarray(keys, dtype=np.int64), np.asarray(values, dtype=np.int64)
-    if len(np.unique(keys)) != len(keys):
+    table, unique = _build_table(np.asarray(keys, dtype=np.int64), np.asarray(values, dtype=np.int64))
+    if not unique:
         raise Unsupported("duplicate keys")
-    return _build_table(keys, values)
+    return table
 
 
 # ---------------------------------------------------------------- characters
@@ -483,7 +486,7 @@ class NormalizedBatch:
         if any("\x00" in t for t in texts):
             raise Unsupported("a text holds NUL, the batch's separator")
         bmp, char_map, exp_ptr, exp_chars = bmp_tables()
-        cps, starts, ends = code_points([unicodedata.normalize("NFKC", t) for t in texts])
+        cps, starts, ends = code_points([nfkc(t) for t in texts])
         astral, flags = astral_flags(cps)
         folded = _fold(cps, starts, ends, bmp, astral, flags, char_map, exp_ptr, exp_chars)
         joined = folded.astype(np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
@@ -504,7 +507,10 @@ class NormalizedBatch:
 
 def _vocabulary_arrays(block: Any) -> tuple[list[str], np.ndarray]:
     """A TF-IDF block's terms and their columns, in the vocabulary's order."""
-    return list(block.vocabulary), np.fromiter(block.vocabulary.values(), np.int64, len(block.vocabulary))
+    terms = list(block.vocabulary)
+    if terms == getattr(block, "terms", None):  # built from its terms in column order: column = position
+        return terms, np.arange(len(terms), dtype=np.int64)
+    return terms, np.fromiter(block.vocabulary.values(), np.int64, len(block.vocabulary))
 
 
 class CompiledLinear:
@@ -533,11 +539,15 @@ class CompiledLinear:
         if min_len is None or hi > 2 or lo < 1:
             raise Unsupported("word block")
         terms, cols = _vocabulary_arrays(block)
-        parts = [term.split(" ") for term in terms]
-        n_parts = np.fromiter(map(len, parts), np.int64, len(parts))
+        joined = "\n".join(terms)  # each term's tokens are split by " "; "\n" splits the terms
+        flat = joined.replace("\n", " ").split(" ") if terms else []  # every term's tokens, in order: one split
+        cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        if np.count_nonzero(cps == 10) != max(len(terms) - 1, 0):
+            raise Unsupported("word block: a term holds a line break")
+        term_of = np.cumsum(cps == 10)  # the term each character belongs to
+        n_parts = np.bincount(term_of[cps == 32], minlength=len(terms)).astype(np.int64) + 1
         if len(n_parts) and n_parts.max() > 2:
             raise Unsupported("word block")
-        flat = list(chain.from_iterable(parts))
         names = list(dict.fromkeys(flat))  # the vocabulary's tokens, each once
         ids = np.fromiter(map(dict(zip(names, range(len(names)))).__getitem__, flat), np.int64, len(flat))
         chars = np.frombuffer("".join(names).encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)

@@ -42,6 +42,7 @@ class TfidfBlock:
     """One TF-IDF vectorizer as data: vocabulary (term -> column), idf, analyzer and n-gram range."""
 
     def __init__(self, terms: list[str], idf: np.ndarray, analyzer: str, ngram_range: tuple[int, int], token_pattern: str | None):
+        self.terms = terms  # column order
         self.vocabulary = {t: i for i, t in enumerate(terms)}
         self.idf = np.asarray(idf, dtype=np.float64)
         self.analyzer, self.ngram_range = analyzer, tuple(ngram_range)

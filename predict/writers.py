@@ -85,8 +85,11 @@ def csv_row(row: dict[str, Any], classes: list[str]) -> dict[str, Any]:
     return {k: csv_safe(v) for k, v in flat_row(row, classes).items()}
 
 
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # `json.dumps(row, ensure_ascii=False)` without a new encoder per row
+
+
 def jsonl_line(row: dict[str, Any]) -> str:
-    return json.dumps(row, ensure_ascii=False) + "\n"
+    return _ENCODE(row) + "\n"
 
 
 def write_table(rows: Callable[[], Iterator[dict[str, Any]]], path: Path, fmt: str, classes: list[str]) -> None:
