@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -38,14 +39,25 @@ def _count_lines(path: Path) -> int:
     return n + (last != b"\n")
 
 
+def terminal_size() -> tuple[int, int]:
+    """Columns and lines of the terminal on stderr; (0, 0) where it reports none."""
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):
+        return 0, 0
+    return size.columns, size.lines
+
+
 def progress_bar(paths: list[str], initial: int = 0) -> Any | None:
-    """A tqdm bar when stderr is a terminal, else None (logs and pipes get only the summary)."""
+    """A tqdm bar when stderr is a terminal, else None (logs and pipes get only the summary).
+
+    A pseudo-terminal may report a size of 0 x 0 (`script` or `docker exec -t` started without a window).
+    tqdm then computes -1 lines and never draws the bar, so such a terminal gets a fixed 80 x 24 one."""
     if not sys.stderr.isatty():
         return None
-    import shutil
-
     from tqdm import tqdm
 
-    sized = shutil.get_terminal_size((0, 0)).columns > 0  # a pseudo-terminal may report 0 columns
+    columns, lines = terminal_size()
+    sized = columns > 0 and lines > 0
     return tqdm(total=count_articles(paths), initial=initial, unit=" articles", file=sys.stderr, leave=False,
-                dynamic_ncols=sized, ncols=None if sized else 80, smoothing=0.1)
+                dynamic_ncols=sized, ncols=None if sized else 80, nrows=None if sized else 24, smoothing=0.1)

@@ -12,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 
 SANCTIONS = "أعلنت وزارة الخزانة الأمريكية فرض عقوبات جديدة بموجب قانون قيصر على رجال أعمال مرتبطين بالنظام السوري."
@@ -34,8 +36,10 @@ def wait_for(condition, timeout=60.0):
         time.sleep(0.05)
 
 
-def test_progress_bar_in_a_real_terminal(tmp_path, trained_model_dir):
-    """Issue 9 item 1: with stderr on a pseudo-terminal, the bar used to crash after the first chunk."""
+@pytest.mark.parametrize("size", [(24, 100), (0, 0)], ids=["window", "no-size"])
+def test_progress_bar_in_a_real_terminal(tmp_path, trained_model_dir, size):
+    """Issue 9 item 1: with stderr on a pseudo-terminal, the bar used to crash after the first chunk.
+    A pseudo-terminal with no size (`script` started outside a window) drew no bar at all: tqdm counted -1 lines."""
     import fcntl
     import pty
     import struct
@@ -43,7 +47,7 @@ def test_progress_bar_in_a_real_terminal(tmp_path, trained_model_dir):
 
     out = tmp_path / "labels.jsonl"
     master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal's size, as a window has
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", *size, 0, 0))  # a window's size, or none
     proc = subprocess.Popen([*CLI, str(ROOT / "data/samples"), "--output", str(out), "--model", str(trained_model_dir),
                              "--chunk-size", "2", "--workers", "1"], stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
     os.close(slave)
