@@ -18,7 +18,7 @@ from typing import Any, Iterator
 from predict.labeling import EXPLAIN_TOP, Summary, label_records, make_row  # noqa: F401 - the labeling API
 from predict.limits import MAX_CHARS, MAX_FILE_BYTES
 from predict.readers import InputError, ReadOptions, Record, check_tables, expand_inputs, read_all
-from predict.writers import OutputError, StreamWriter, check_output, output_format
+from predict.writers import OutputError, StreamWriter, check_output, output_format, writable_path
 
 # Input bytes per worker from which each worker starts the compiled loop (`predict.compiled`) before its first
 # chunk: the loop takes about 0.7 s to start and saves about 0.4 ms a paragraph, so it pays from about 1,700
@@ -73,6 +73,17 @@ def compile_early(paths: list[str], workers: int) -> bool:
     return size >= EARLY_COMPILE_BYTES * workers
 
 
+def not_yet_written(paths: list[str], read_opts: ReadOptions, done: int) -> Iterator[Record]:
+    """The records after the ``done`` ones an interrupted run wrote. Those may come from files, which the journal
+    fingerprints, but not from stdin: nothing shows that stdin holds the same articles again."""
+    if done and "-" in paths:
+        before = paths[:paths.index("-")]
+        if sum(1 for _ in islice(read_all(before, read_opts), done)) < done:
+            raise InputError(f"--resume: the interrupted run had read {done} articles, some of them from stdin (-), and "
+                             "nothing shows that stdin holds them again; save stdin to a file and label that instead")
+    return islice(read_all(paths, read_opts), done, None)
+
+
 def chunks(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
     while batch := list(islice(records, size)):
         yield batch
@@ -83,7 +94,7 @@ def _open_writer(opts: BatchOptions, fmt: str, paths: list[str], model: Any):
         return StreamWriter(fmt, model.classes)
     from predict.journal import JournalWriter
 
-    return JournalWriter(Path(opts.output), fmt, model.classes, batch_header(paths, model, opts), opts.resume)
+    return JournalWriter(writable_path(Path(opts.output)), fmt, model.classes, batch_header(paths, model, opts), opts.resume)
 
 
 def _labeled_chunks(model: Any, model_dir: str, records: Iterator[Record], opts: BatchOptions,
@@ -123,7 +134,7 @@ def run_batch(inputs: list[str], model_uri: str | None, opts: BatchOptions) -> S
         summary = Summary(output=opts.output, model_uri=uri, model_identity=model.identity, resumed_after=writer.done)
         summary.add(writer.earlier())
         start = time.perf_counter()
-        records = islice(read_all(paths, read_opts), writer.done, None)  # skip rows an interrupted run wrote
+        records = not_yet_written(paths, read_opts, writer.done)
         bar = progress_bar(paths, initial=writer.done)
         early = compile_early(paths, opts.workers)
         for rows in _labeled_chunks(model, model_dir, records, opts, early):

@@ -1,6 +1,6 @@
 """Bytes -> text for the encodings Arabic news arrives in, without silent mojibake.
 
-Order: a BOM decides (UTF-8, UTF-16 LE/BE); otherwise UTF-8; otherwise
+Order: a BOM decides (UTF-8, UTF-32 and UTF-16 LE/BE); otherwise UTF-8; otherwise
 Windows-1256, accepted only when the sample reads as Arabic and is not UTF-8
 with a few broken bytes. Anything else is reported, never guessed. Streams
 (JSONL, CSV, stdin) are decoded with undecodable bytes *marked* (as lone
@@ -31,8 +31,10 @@ def _mark(exc: UnicodeDecodeError) -> tuple[str, int]:
 
 codecs.register_error(MARK, _mark)
 
-_BOMS = (
+_BOMS = (  # UTF-32 first: its little-endian BOM starts with UTF-16's
     (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
@@ -142,5 +144,5 @@ def _lines(head: bytes, stream: BinaryIO, encoding: str) -> Iterator[str]:
 
 
 def _name(encoding: str) -> str:
-    return {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "utf-16": "UTF-16", "cp1256": "Windows-1256"}.get(encoding, encoding)
+    return {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "utf-16": "UTF-16", "utf-32": "UTF-32", "cp1256": "Windows-1256"}.get(encoding, encoding)
 

@@ -83,7 +83,8 @@ class JournalWriter:
     def _create(self, header: dict[str, Any]) -> None:
         tmp = self.journal.with_name(self.journal.name + ".new")
         try:
-            tmp.write_text(json.dumps({"_mihwar_batch": header}, ensure_ascii=False) + "\n", encoding="utf-8")
+            # ASCII: a file name that is not valid UTF-8 holds lone surrogates, which only a JSON escape can carry
+            tmp.write_text(json.dumps({"_mihwar_batch": header}) + "\n", encoding="utf-8")
             os.replace(tmp, self.journal)
         except OSError as exc:
             raise _cannot_write(self.journal, exc) from None
@@ -102,9 +103,20 @@ class JournalWriter:
             for line in f:
                 if not line.endswith(b"\n"):
                     break  # torn by the crash
+                if not self._is_row(line):
+                    raise OutputError(f"{self.journal}: line {rows + 2} is not a row this batch wrote (the journal was "
+                                      "edited or damaged); delete it or drop --resume")
                 rows, end = rows + 1, end + len(line)
         os.truncate(self.journal, end)  # one system call: the journal is either cut or untouched
         return rows
+
+    def _is_row(self, line: bytes) -> bool:
+        """A complete journal line as `write` writes it: a JSON object with an id and one of the model's labels (or none)."""
+        try:
+            row = json.loads(line)
+        except ValueError:
+            return False
+        return isinstance(row, dict) and isinstance(row.get("id"), str) and row.get("label") in (*self.classes, None)
 
     def earlier(self) -> Iterator[dict[str, Any]]:
         """Rows an interrupted run already wrote (for the summary of the whole output)."""
@@ -155,7 +167,8 @@ class JournalWriter:
             else:
                 write_table(self._rows, tmp, self.fmt, self.classes)
             meta_tmp = meta_path.with_name(meta_path.name + ".tmp")
-            meta_tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+            meta_tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8",
+                                errors="backslashreplace")  # a lone surrogate (a non-UTF-8 file name) as its JSON escape
             os.replace(tmp, self.output)
             os.replace(meta_tmp, meta_path)
         except OSError as exc:

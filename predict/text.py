@@ -32,8 +32,10 @@ _INVISIBLE = re.compile(
     "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
     "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
 )
-ARABIC_FIRST, ARABIC_LAST = 0x0621, 0x064A  # the Arabic letters `letter_counts` counts: hamza to yeh
-_ARABIC_LETTERS = re.compile(f"[{chr(ARABIC_FIRST)}-{chr(ARABIC_LAST)}]+")
+# The Arabic letters `letter_counts` counts: hamza to yeh, and the letters of the presentation-form blocks (the
+# shaped glyphs that text copied out of a PDF often holds; NFKC folds them to the letters themselves).
+ARABIC_RANGES = ((0x0621, 0x064A), (0xFB50, 0xFDFF), (0xFE70, 0xFEFF))
+_ARABIC_LETTERS = re.compile("[" + "".join(f"{chr(a)}-{chr(b)}" for a, b in ARABIC_RANGES) + "]+")
 _NOT_LETTER = re.compile(r"[\W\d_]+")  # keeps every letter, and numerals such as "²" that are not letters
 
 MIN_PARAGRAPH_WORDS = 5
@@ -95,12 +97,12 @@ _IS_ALPHA_BMP = None
 
 @lru_cache(maxsize=4096)  # a one-line record is checked as a record and again as its own paragraph
 def letter_counts(text: str) -> tuple[int, int]:
-    """Letters (characters with ``str.isalpha``) in ``text``, and how many of them are Arabic (U+0621-U+064A).
+    """Letters (characters with ``str.isalpha``) in ``text``, and how many of them are Arabic (`ARABIC_RANGES`).
 
     Counted in C rather than character by character in Python: removing ``[\\W\\d_]`` keeps
     every letter plus a few numerals (superscripts, fractions, Roman numerals), so when
     what remains is all letters its length is the count; otherwise the remains are
-    counted one by one. Every character of the Arabic range is a letter (a test checks both).
+    counted one by one. Every kept character of the Arabic ranges is a letter (a test checks both).
     A text of `LONG_TEXT` characters or more (a whole article) is counted with NumPy instead.
     """
     if len(text) >= LONG_TEXT:
@@ -119,10 +121,12 @@ def _letter_counts_long(text: str) -> tuple[int, int]:
     if _IS_ALPHA_BMP is None:
         _IS_ALPHA_BMP = np.array([chr(c).isalpha() for c in range(0x10000)], dtype=bool)  # U+FFFF is not a letter
     cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    letters = int(np.count_nonzero(_IS_ALPHA_BMP[np.minimum(cps, 0xFFFF)]))
+    alpha = _IS_ALPHA_BMP[np.minimum(cps, 0xFFFF)]
+    letters = int(np.count_nonzero(alpha))
     if cps.max() > 0xFFFF:
         letters += sum(chr(c).isalpha() for c in cps[cps > 0xFFFF].tolist())
-    return letters, int(np.count_nonzero(cps - ARABIC_FIRST <= ARABIC_LAST - ARABIC_FIRST))  # unsigned: below wraps
+    arabic = sum(int(np.count_nonzero(alpha & (cps - a <= b - a))) for a, b in ARABIC_RANGES)  # unsigned: below wraps
+    return letters, arabic
 
 
 def has_arabic(text: str, min_share: float = 0.3) -> bool:

@@ -37,6 +37,26 @@ def output_format(output: str, fmt: str | None) -> str:
     return suffix
 
 
+def special_file(path: Path) -> str | None:
+    """What ``path`` is when it exists and is neither a regular file nor a folder (a device, a pipe, a socket)."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    for test, kind in ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return None
+
+
+def writable_path(output: Path) -> Path:
+    """Where the output goes: a symbolic link is written through (its target replaced, the link kept)."""
+    return output.resolve() if output.is_symlink() else output
+
+
 def side_files(output: Path) -> list[Path]:
     return [output.with_name(output.name + s) for s in SIDE_FILES]
 
@@ -52,6 +72,10 @@ def check_output(output: Path, given: list[str], paths: list[str]) -> list[str]:
     if parent is not None and not parent.is_dir():
         raise OutputError(f"{output}: cannot write: {parent} is a file, not a folder")
     target = output.resolve()
+    kind = special_file(target)
+    if kind:  # the output is written beside it and moved into place: that would replace the device or pipe
+        raise OutputError(f"{output}: is {kind}, not a regular file; give a file path, or write to stdout with "
+                          f"--output - (and redirect it: --output - > {output})")
     explicit = {Path(g).resolve() for g in given if g != "-"}
     ours = any(f.exists() for f in side_files(output) if f.name.endswith((".meta.json", ".partial")))
     keep = []

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import unicodedata
+from pathlib import Path
 
 import pandas as pd
 
@@ -233,3 +234,59 @@ def test_max_chars_default_is_shared_with_the_server():
     assert "100000" in help_text
     flags = [l for l in help_text.splitlines() if any(f in l for f in ("--paragraphs", "--explain", "--resume"))]
     assert len(flags) == 3 and not any("<bool>" in l for l in flags)  # real flags, no value expected
+
+
+def test_outputs_and_files_outside_the_happy_path(tmp_path, trained_model_dir):
+    """An adversarial pass (2026-11-24) found each of these: a device or pipe given as --output was replaced by a
+    regular file (as root, /dev/null itself); a non-UTF-8 file name stopped the batch; UTF-32 was read as UTF-16;
+    --resume from stdin took other data for the interrupted run's."""
+    import stat
+
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a_utf8.txt").write_bytes(SANCTIONS.encode("utf-8"))
+    (src / "b_utf32.txt").write_bytes(SANCTIONS.encode("utf-32"))  # with its BOM, which starts like UTF-16's
+    with open(os.path.join(os.fsencode(src), b"c_\xff.txt"), "wb") as f:  # a file name that is not UTF-8
+        f.write(DRUGS.encode("utf-8"))
+    out = tmp_path / "out.jsonl"
+    predict(trained_model_dir, src, "--output", out, code=0)
+    rows = read_rows(out)
+    assert len(rows) == 3 and not any(r["error"] for r in rows)
+    assert rows[1]["scores"] == rows[0]["scores"]  # the UTF-32 file reads as the UTF-8 one
+    assert "\\udcff" in (tmp_path / "out.jsonl.meta.json").read_text(encoding="utf-8")  # the raw name, as a JSON escape
+
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)
+    _, err = predict(trained_model_dir, src / "a_utf8.txt", "--output", fifo, code=2)
+    assert "is a named pipe (FIFO), not a regular file" in err and stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+    target, link = tmp_path / "kept.jsonl", tmp_path / "link.jsonl"
+    target.write_text("old\n", encoding="utf-8")
+    link.symlink_to(target)
+    predict(trained_model_dir, src / "a_utf8.txt", "--output", link, code=0)
+    assert link.is_symlink() and len(read_rows(target)) == 1  # written through the link
+
+    from predict.artifact import load_model
+    from predict.batch import BatchOptions, batch_header
+
+    stdin_out = tmp_path / "s.jsonl"  # a journal of one row, read from stdin by the interrupted run
+    header = batch_header(["-"], load_model(str(trained_model_dir)), BatchOptions(output=str(stdin_out), resume=True))
+    Path(str(stdin_out) + ".partial").write_text(json.dumps({"_mihwar_batch": header}) + "\n" + json.dumps(rows[0]) + "\n",
+                                                 encoding="utf-8")
+    _, err = predict(trained_model_dir, "-", "--output", stdin_out, "--resume", stdin=line(id="s", text=DRUGS), code=2)
+    assert "some of them from stdin (-), and nothing shows that stdin holds them again" in err
+
+
+def test_a_damaged_journal_is_refused_on_resume(tmp_path, trained_model_dir):
+    """A journal line edited by hand used to stop `--resume` with an unexpected JSONDecodeError (exit 1)."""
+    from predict.artifact import load_model
+    from predict.batch import BatchOptions, batch_header
+
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_bytes(line(id="a", text=SANCTIONS) + line(id="b", text=DRUGS))
+    header = batch_header([str(src)], load_model(str(trained_model_dir)), BatchOptions(output=str(out), resume=True))
+    journal = tmp_path / "out.jsonl.partial"
+    for bad in ("garbage line", json.dumps({"id": "a", "label": "bogus"})):
+        journal.write_text(json.dumps({"_mihwar_batch": header}) + "\n" + bad + "\n", encoding="utf-8")
+        _, err = predict(trained_model_dir, src, "--output", out, "--resume", code=2)
+        assert "line 2 is not a row this batch wrote" in err

@@ -77,7 +77,7 @@ def test_has_arabic():
 def per_char_letter_counts(text: str) -> tuple[int, int]:
     """The definition `letter_counts` must match: the original per-character loop of `has_arabic`."""
     letters = [c for c in text if c.isalpha()]
-    return len(letters), sum(1 for c in letters if re.match("[\u0621-\u064a]", c))
+    return len(letters), sum(1 for c in letters if re.match("[\u0621-\u064a\ufb50-\ufdff\ufe70-\ufeff]", c))
 
 
 def per_char_has_arabic(text: str, min_share: float = 0.3) -> bool:
@@ -98,6 +98,29 @@ def test_letter_counts_equal_the_per_character_loop_on_every_code_point():
     assert letter_counts(everything) == per_char_letter_counts(everything)
     arabic_range = "".join(map(chr, range(0x0621, 0x064B)))
     assert arabic_range.isalpha() and letter_counts(arabic_range) == (42, 42)  # the Arabic count relies on it
+    shaped = "".join(c for c in map(chr, [*range(0xFB50, 0xFE00), *range(0xFE70, 0xFF00)]) if re.match(r"[^\W\d_]", c))
+    assert shaped.isalpha() and letter_counts(shaped) == (len(shaped), len(shaped))  # what the regex keeps is a letter
+
+
+def test_text_in_arabic_presentation_forms_is_arabic():
+    """Text copied out of a PDF often holds the shaped glyphs (U+FB50-FDFF, U+FE70-FEFF): it was flagged
+    not Arabic and never scored."""
+    import unicodedata
+
+    plain = "أعلنت وزارة الخزانة الأمريكية فرض عقوبات جديدة على رجال أعمال سوريين بموجب قانون قيصر"
+    shaped = "".join(_isolated(c) for c in plain)
+    assert shaped != plain and unicodedata.normalize("NFKC", shaped) == plain
+    assert has_arabic(shaped) and has_arabic(shaped * 20)  # the short and the long (NumPy) counts
+
+
+def _isolated(c: str) -> str:
+    """The isolated presentation form of an Arabic letter, where Unicode has one."""
+    import unicodedata
+
+    for cp in range(0xFE70, 0xFF00):
+        if unicodedata.decomposition(chr(cp)) == f"<isolated> {ord(c):04X}":
+            return chr(cp)
+    return c
 
 
 def test_letter_counts_equal_the_per_character_loop_on_random_mixed_strings():
