@@ -109,10 +109,13 @@ def annotate(config: Path = ConfigArg, set_: List[str] = SetOpt) -> None:
     if not cfg.data.corpora:
         fail(f"{config}: data.corpora is empty; nothing to annotate")
     articles, annotations = read_corpora(cfg)
-    for article_id, index in unlabeled_paragraphs(articles, annotations):
+    missing = unlabeled_paragraphs(articles, annotations)
+    for article_id, index in missing:
         p = segment_article(articles[article_id].text)[index]
         typer.echo(json.dumps({"article_id": article_id, "paragraph_hash": paragraph_hash(p), "label": "", "text": p},
                               ensure_ascii=False))
+    typer.echo(f"{len(missing)} corpus paragraphs have no label" + (" (rows above, on stdout)" if missing else
+               "; nothing to annotate (`mihwar add` brings new articles in)"), err=True)
 
 
 @app.command()
@@ -164,9 +167,11 @@ def _default_workers() -> int:
 
 @app.command()
 def predict(
-    inputs: List[str] = typer.Argument(..., help="files, folders or - (JSONL on stdin)"),
-    output: str = typer.Option("-", "--output", "-o", help="output file (.jsonl, .csv or .parquet), or - for stdout"),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="model folder, runs:/ID/model or models:/NAME@champion"),
+    inputs: List[str] = typer.Argument(..., metavar="INPUTS", help="files, folders or - (JSONL on stdin)"),
+    output: str = typer.Option("-", "--output", "-o", metavar="PATH", help="output file (.jsonl, .csv or .parquet), or - for stdout"),
+    model: Optional[str] = typer.Option(None, "--model", "-m", metavar="MODEL",
+                                        help="model folder, runs:/ID/model or models:/NAME@champion (default: $MIHWAR_MODEL, "
+                                             "else the registry's champion, else models/default)"),
     fmt: Optional[str] = typer.Option(None, "--format", help="jsonl, csv or parquet (default: from the output name)"),
     paragraphs: bool = typer.Option(False, "--paragraphs", is_flag=True, metavar="", help="add per-paragraph topics and scores"),
     explain: bool = typer.Option(False, "--explain", is_flag=True, metavar="", help="add the n-grams and terms that pushed the decision, and the scope gate's verdict"),
@@ -182,7 +187,7 @@ def predict(
 
     Exit status: 0 every article labeled; 3 some could not be (their rows carry an
     "error"); 4 none was labeled; 2 the batch could not start (bad option, input,
-    output or model).
+    output or model); 130 interrupted (--resume continues).
     """
     _use_store(tracking_uri)
     from predict.batch import BatchOptions, run_batch
@@ -190,7 +195,12 @@ def predict(
     opts = BatchOptions(output=output, fmt=fmt, paragraphs=paragraphs, explain=explain, resume=resume,
                         text_column=text_column, id_column=id_column, max_chars=max_chars, chunk_size=chunk_size,
                         workers=workers or _default_workers())
-    summary = run_batch(inputs, model, opts)
+    try:
+        summary = run_batch(inputs, model, opts)
+    except KeyboardInterrupt:  # typer would turn it into a silent exit 130
+        typer.echo("interrupted" + ("" if output == "-" else f"; the rows written so far are kept in {output}.partial: "
+                                    "the same command with --resume continues where it stopped"), err=True)
+        raise typer.Exit(130) from None
     typer.echo(summary.render(), err=True)
     raise typer.Exit(summary.exit_code)
 

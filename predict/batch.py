@@ -131,7 +131,8 @@ def run_batch(inputs: list[str], model_uri: str | None, opts: BatchOptions) -> S
     model = load_model(model_dir)
     writer = _open_writer(opts, fmt, paths, model)
     try:
-        summary = Summary(output=opts.output, model_uri=uri, model_identity=model.identity, resumed_after=writer.done)
+        summary = Summary(output=opts.output, model_uri=uri, model_identity=model.identity, resumed_after=writer.done,
+                          nothing_to_resume=opts.resume and out is not None and not writer.reopened)
         summary.add(writer.earlier())
         start = time.perf_counter()
         records = not_yet_written(paths, read_opts, writer.done)

@@ -72,7 +72,8 @@ class JournalWriter:
         except OSError as exc:
             raise _cannot_write(output, exc) from None
         try:
-            if resume and self.journal.exists():
+            self.reopened = resume and self.journal.exists()
+            if self.reopened:
                 self.done = self._reopen(json.loads(json.dumps(header)))
             else:
                 self._create(header)

@@ -81,6 +81,7 @@ class Summary:
     failed: int = 0
     not_arabic: int = 0
     resumed_after: int = 0
+    nothing_to_resume: bool = False  # --resume given, and no journal of an interrupted run found
     seconds: float = 0.0
     output: str = "-"
     model_uri: str = ""
@@ -115,8 +116,11 @@ class Summary:
         lines = [f"labeled {self.labeled} of {total} articles in {self.seconds:.2f}s"
                  + (f" (resumed after {self.resumed_after} rows already written)" if self.resumed_after else "")
                  + f"; output: {self.output}",
-                 f"model: {self.model_uri} (version {self.model_identity})",
+                 f"model: {self.model_uri} (model id {self.model_identity})",
                  "per label: " + (", ".join(f"{k}={v}" for k, v in sorted(self.counts.items())) or "none")]
+        if self.nothing_to_resume:
+            lines.append(f"--resume: no interrupted run to resume ({self.output}.partial not found), so every article "
+                         "was labeled")
         if self.not_arabic:
             lines.append(f"not Arabic (labeled other, flagged): {self.not_arabic}")
         lines.append(f"could not label: {self.failed}")

@@ -254,6 +254,8 @@ def test_outputs_and_files_outside_the_happy_path(tmp_path, trained_model_dir):
     assert len(rows) == 3 and not any(r["error"] for r in rows)
     assert rows[1]["scores"] == rows[0]["scores"]  # the UTF-32 file reads as the UTF-8 one
     assert "\\udcff" in (tmp_path / "out.jsonl.meta.json").read_text(encoding="utf-8")  # the raw name, as a JSON escape
+    _, err = predict(trained_model_dir, src, "--output", out, "--resume", code=0)  # finished: no journal left
+    assert "--resume: no interrupted run to resume" in err and len(read_rows(out)) == 3
 
     fifo = tmp_path / "pipe.jsonl"
     os.mkfifo(fifo)

@@ -116,6 +116,21 @@ def _killed_midway(tmp_path, model, src, out, *extra):
     return journal
 
 
+def test_ctrl_c_says_what_was_kept_and_how_to_go_on(tmp_path, trained_model_dir):
+    """typer turned Ctrl-C into a silent exit 130: no word of the journal or of --resume."""
+    src, out = tmp_path / "a.jsonl", tmp_path / "out.jsonl"
+    src.write_bytes(b"".join(line(id=f"r{i}", text=(SANCTIONS, DRUGS)[i % 2]) for i in range(1, 10)))
+    proc = subprocess.Popen([*CLI, str(src), "-", "--output", str(out), "--model", str(trained_model_dir), "--chunk-size",
+                             "4", "--workers", "1"], stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    journal = Path(str(out) + ".partial")
+    wait_for(lambda: journal.exists() and journal.read_bytes().count(b"\n") >= 9)  # header + 8 rows, then waits on stdin
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    err = err.decode()
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert f"interrupted; the rows written so far are kept in {out}.partial" in err and "--resume" in err
+
+
 def test_resume_checks_inputs_options_and_model_version_and_counts_the_whole_output(tmp_path, trained_model_dir):
     """Issue 12 item 6 and issue 9 item 4: a killed run's journal is resumed only by the same batch."""
     src = tmp_path / "a.jsonl"
@@ -156,7 +171,7 @@ def test_resume_checks_inputs_options_and_model_version_and_counts_the_whole_out
 
     assert meta["model"] == {"uri": str(trained_model_dir), "identity": load_model(str(trained_model_dir)).identity}
     assert meta["rows"] == 11 and meta["errors"] == 1
-    assert f"model: {trained_model_dir} (version {meta['model']['identity']})" in proc.stderr
+    assert f"model: {trained_model_dir} (model id {meta['model']['identity']})" in proc.stderr
 
 
 def test_workers_give_the_same_rows_in_the_same_order(tmp_path, trained_model_dir):

@@ -70,8 +70,10 @@ def test_cli_prepare_fails_with_one_clear_line(workdir):
 
 def test_annotate_lists_new_paragraphs_and_unfilled_rows_fail(workdir):
     shutil.copy(next((workdir / "data/samples").glob("un_*.txt")), workdir / "data/raw/articles/new_article.txt")
-    rows = [json.loads(l) for l in mihwar("annotate", "configs/default.yaml", cwd=workdir).stdout.splitlines()]
+    proc = mihwar("annotate", "configs/default.yaml", cwd=workdir)
+    rows = [json.loads(l) for l in proc.stdout.splitlines()]
     assert rows and all(r["article_id"] == "new_article" and r["label"] == "" for r in rows)
+    assert f"{len(rows)} corpus paragraphs have no label (rows above, on stdout)" in proc.stderr  # said to a person
     with open(workdir / "data/annotations/paragraphs.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps(rows[0], ensure_ascii=False) + "\n")
     with pytest.raises(PrepareError, match="label '' is not in the configured set"):
