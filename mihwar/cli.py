@@ -195,8 +195,15 @@ def predict(
     opts = BatchOptions(output=output, fmt=fmt, paragraphs=paragraphs, explain=explain, resume=resume,
                         text_column=text_column, id_column=id_column, max_chars=max_chars, chunk_size=chunk_size,
                         workers=workers or _default_workers())
+    from predict.writers import StdoutGone
+
     try:
         summary = run_batch(inputs, model, opts)
+    except StdoutGone:  # `-o - | head`: the reader has what it wanted; no message, as Unix tools do
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's own flush cannot fail again
+        raise typer.Exit(141) from None
     except KeyboardInterrupt:  # typer would turn it into a silent exit 130
         typer.echo("interrupted" + ("" if output == "-" else f"; the rows written so far are kept in {output}.partial: "
                                     "the same command with --resume continues where it stopped"), err=True)

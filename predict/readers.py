@@ -37,8 +37,8 @@ def expand_inputs(inputs: Iterable[str]) -> list[str]:
         if item == "-" or path.is_file():
             out.append(item)
         elif path.is_dir():
-            out += [str(p) for p in sorted(path.rglob("*"))
-                    if p.is_file() and p.suffix.lower() in SUPPORTED]
+            out += [str(p) for p in sorted(path.rglob("*"))  # a broken link too: its error row says it could not be read
+                    if (p.is_file() or (p.is_symlink() and not p.exists())) and p.suffix.lower() in SUPPORTED]
         elif path.exists():
             raise InputError(f"{item}: not a regular file or folder (a named pipe, socket or device); "
                              f"pipe it in instead: cat {item} | mihwar predict -")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator
@@ -99,41 +100,66 @@ def read_csv(path: Path, opts: ReadOptions) -> Iterator[Record]:
 
 
 def read_csv_stream(open_binary: Callable[[], BinaryIO], name: str, opts: ReadOptions) -> Iterator[Record]:
-    """CSV rows of the file that ``open_binary`` opens afresh (once more after each malformed row), named ``name``.
+    """CSV rows of the file that ``open_binary`` opens, named ``name``; after a malformed row, reading goes on at
+    the physical line after that row's first line.
 
     Shared by `mihwar predict` (a local file) and Spark (a file's bytes), so both
     read, number (by physical line) and report every row the same way.
     """
     csv.field_size_limit(sys.maxsize)
-    start = 2  # physical line of the first data row
-    while start:
-        start = yield from _csv_from(open_binary, name, start, opts)
-
-
-def _csv_from(open_binary: Callable[[], BinaryIO], name: str, start: int, opts: ReadOptions) -> Iterator[Record]:
-    """Rows from physical line ``start``; returns the line to restart at after a malformed row, or 0 at the end."""
     with open_binary() as f:
         try:
             _, lines = text_lines(f)
         except DecodeError as exc:
             yield Record(name, error=str(exc))
-            return 0
+            return
         columns = next(csv.reader([next(lines, "")]), [])
-        for _ in range(start - 2):
-            next(lines, None)
-        reader = csv.reader(lines, strict=True)
-        while True:
-            first = start + reader.line_num  # the physical line this row starts on
-            try:
-                values = next(reader)
-            except StopIteration:
-                return 0
-            except csv.Error as exc:
-                yield Record(f"{name}:{first}", error=f"malformed CSV row at line {first}: {exc} "
-                                                     "(an unterminated quote?); reading goes on at the next line")
-                return first + 1
-            if values:
-                yield _csv_row(columns, values, f"{name}:{first}", opts)
+        source = _Replayable(lines)
+        start = 2  # physical line of the reader's first line
+        while start:
+            start = yield from _csv_from(source, columns, name, start, opts)
+
+
+class _Replayable:
+    """Lines for `csv.reader`, keeping those of the row being read, so that after a malformed row the lines
+    after its first one are read again (once: the file is not reopened and skipped through)."""
+
+    def __init__(self, lines: Iterator[str]):
+        self.lines, self.again, self.row = lines, deque(), []
+
+    def __iter__(self) -> "_Replayable":
+        return self
+
+    def __next__(self) -> str:
+        line = self.again.popleft() if self.again else next(self.lines)
+        self.row.append(line)
+        return line
+
+    def row_starts(self) -> None:
+        self.row = []
+
+    def replay_after_first_line(self) -> None:
+        self.again.extendleft(reversed(self.row[1:]))
+        self.row = []
+
+
+def _csv_from(source: _Replayable, columns: list[str], name: str, start: int, opts: ReadOptions) -> Iterator[Record]:
+    """Rows from physical line ``start``; returns the line to go on at after a malformed row, or 0 at the end."""
+    reader = csv.reader(source, strict=True)
+    while True:
+        first = start + reader.line_num  # the physical line this row starts on
+        source.row_starts()
+        try:
+            values = next(reader)
+        except StopIteration:
+            return 0
+        except csv.Error as exc:
+            yield Record(f"{name}:{first}", error=f"malformed CSV row at line {first}: {exc} "
+                                                 "(an unterminated quote?); reading goes on at the next line")
+            source.replay_after_first_line()
+            return first + 1
+        if values:
+            yield _csv_row(columns, values, f"{name}:{first}", opts)
 
 
 def _csv_row(columns: list[str], values: list[str], where: str, opts: ReadOptions) -> Record:

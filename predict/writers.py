@@ -20,6 +20,10 @@ class OutputError(ValueError):
     """The output cannot be written as asked."""
 
 
+class StdoutGone(Exception):
+    """stdout was closed by its reader (``mihwar predict ... -o - | head``): the batch stops quietly, as Unix tools do."""
+
+
 def output_format(output: str, fmt: str | None) -> str:
     """The output's format: --format, else its extension; an unknown extension (or a folder) is refused."""
     if output != "-" and Path(output).is_dir():
@@ -145,9 +149,17 @@ class StreamWriter:
         if fmt == "parquet":
             raise OutputError("parquet cannot be written to stdout; give --output FILE.parquet")
         self.fmt, self.classes, self.stream, self.done = fmt, classes, stream or sys.stdout, 0
+        if self.stream is None:  # started with stdout closed (`>&-`)
+            raise OutputError("--output -: stdout is closed; give --output PATH, or open stdout")
         self._csv: csv.DictWriter | None = None
 
     def write(self, rows: Iterable[dict[str, Any]]) -> None:
+        try:
+            self._write(rows)
+        except BrokenPipeError:
+            raise StdoutGone() from None
+
+    def _write(self, rows: Iterable[dict[str, Any]]) -> None:
         for r in rows:
             if self.fmt == "jsonl":
                 self.stream.write(jsonl_line(r))
@@ -164,7 +176,10 @@ class StreamWriter:
         return iter(())
 
     def finish(self, meta: dict[str, Any]) -> None:
-        self.stream.flush()
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            raise StdoutGone() from None
 
     def close(self) -> None:
         pass

@@ -132,6 +132,13 @@ def test_edges_are_one_clear_line(tmp_path, trained_model_dir):
                        f"--output {tmp_path / 'full.jsonl'} --paragraphs"], capture_output=True, text=True, timeout=300)
     assert full.returncode == 2 and "Traceback" not in full.stderr
     assert full.stderr.strip() == f"error: {tmp_path / 'full.jsonl.partial'}: cannot write: File too large"
+    broken = tmp_path / "with_a_broken_link"
+    broken.mkdir()
+    (broken / "a.txt").write_text(SANCTIONS, encoding="utf-8")
+    (broken / "b.txt").symlink_to(tmp_path / "nowhere.txt")  # was skipped: no row, "could not label: 0"
+    _, err = predict(trained_model_dir, broken, "--output", tmp_path / "b.jsonl", code=3)
+    assert [bool(r["error"]) for r in read_rows(tmp_path / "b.jsonl")] == [False, True] and "could not label: 1" in err
+
     fifo = tmp_path / "pipe.jsonl"
     os.mkfifo(fifo)
     _, err = predict(trained_model_dir, fifo, "--output", tmp_path / "o.jsonl", code=2)
@@ -232,7 +239,7 @@ def test_max_chars_default_is_shared_with_the_server():
     assert MAX_CHARS == 100_000 and BatchOptions().max_chars == MAX_CHARS
     help_text = mihwar("predict", "--help", env={**os.environ, "COLUMNS": "200"}).stdout
     assert "100000" in help_text
-    flags = [l for l in help_text.splitlines() if any(f in l for f in ("--paragraphs", "--explain", "--resume"))]
+    flags = [l for l in help_text.splitlines() if l.strip("│ ").startswith(("--paragraphs", "--explain", "--resume"))]
     assert len(flags) == 3 and not any("<bool>" in l for l in flags)  # real flags, no value expected
 
 
@@ -256,6 +263,13 @@ def test_outputs_and_files_outside_the_happy_path(tmp_path, trained_model_dir):
     assert "\\udcff" in (tmp_path / "out.jsonl.meta.json").read_text(encoding="utf-8")  # the raw name, as a JSON escape
     _, err = predict(trained_model_dir, src, "--output", out, "--resume", code=0)  # finished: no journal left
     assert "--resume: no interrupted run to resume" in err and len(read_rows(out)) == 3
+
+    broken = tmp_path / "with_a_broken_link"
+    broken.mkdir()
+    (broken / "a.txt").write_text(SANCTIONS, encoding="utf-8")
+    (broken / "b.txt").symlink_to(tmp_path / "nowhere.txt")  # was skipped: no row, "could not label: 0"
+    _, err = predict(trained_model_dir, broken, "--output", tmp_path / "b.jsonl", code=3)
+    assert [bool(r["error"]) for r in read_rows(tmp_path / "b.jsonl")] == [False, True] and "could not label: 1" in err
 
     fifo = tmp_path / "pipe.jsonl"
     os.mkfifo(fifo)
@@ -292,3 +306,18 @@ def test_a_damaged_journal_is_refused_on_resume(tmp_path, trained_model_dir):
         journal.write_text(json.dumps({"_mihwar_batch": header}) + "\n" + bad + "\n", encoding="utf-8")
         _, err = predict(trained_model_dir, src, "--output", out, "--resume", code=2)
         assert "line 2 is not a row this batch wrote" in err
+
+
+def test_stdout_closed_early_or_from_the_start(tmp_path, trained_model_dir):
+    """`mihwar predict ... -o - | head -1` ended with exit 1, and a closed stdout with an unexpected AttributeError."""
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b"".join(line(id=f"r{i}", text=(SANCTIONS, DRUGS)[i % 2]) for i in range(2000)))  # > a pipe's buffer
+    cmd = [sys.executable, "-m", "mihwar.cli", "predict", str(src), "--model", str(trained_model_dir), "-o", "-"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert json.loads(proc.stdout.readline())["id"] == "r0"
+    proc.stdout.close()  # the reader has what it wanted, as `head -1` does
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and err == "", err  # quiet, as Unix tools are
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120,
+                          preexec_fn=lambda: os.close(1))  # started with stdout closed (`>&-`)
+    assert proc.returncode == 2 and "stdout is closed" in proc.stderr.decode()
