@@ -159,6 +159,14 @@ def promote(
         raise typer.Exit(1)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during a batch: it stops as on Ctrl-C (journal kept, output lock released), with exit status 143."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def _default_workers() -> int:
     import os
 
@@ -187,7 +195,7 @@ def predict(
 
     Exit status: 0 every article labeled; 3 some could not be (their rows carry an
     "error"); 4 none was labeled; 2 the batch could not start (bad option, input,
-    output or model); 130 interrupted (--resume continues).
+    output or model); 130 interrupted, 143 terminated (--resume continues).
     """
     _use_store(tracking_uri)
     from predict.batch import BatchOptions, run_batch
@@ -195,8 +203,11 @@ def predict(
     opts = BatchOptions(output=output, fmt=fmt, paragraphs=paragraphs, explain=explain, resume=resume,
                         text_column=text_column, id_column=id_column, max_chars=max_chars, chunk_size=chunk_size,
                         workers=workers or _default_workers())
+    import signal
+
     from predict.writers import StdoutGone
 
+    previous = signal.signal(signal.SIGTERM, _terminate)  # a scheduler's stop: handled as Ctrl-C is
     try:
         summary = run_batch(inputs, model, opts)
     except StdoutGone:  # `-o - | head`: the reader has what it wanted; no message, as Unix tools do
@@ -204,10 +215,13 @@ def predict(
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's own flush cannot fail again
         raise typer.Exit(141) from None
-    except KeyboardInterrupt:  # typer would turn it into a silent exit 130
-        typer.echo("interrupted" + ("" if output == "-" else f"; the rows written so far are kept in {output}.partial: "
-                                    "the same command with --resume continues where it stopped"), err=True)
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:  # typer would turn it into a silent exit 130
+        stopped = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        typer.echo(stopped + ("" if output == "-" else f"; the rows written so far are kept in {output}.partial: "
+                              "the same command with --resume continues where it stopped"), err=True)
+        raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     typer.echo(summary.render(), err=True)
     raise typer.Exit(summary.exit_code)
 

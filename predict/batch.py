@@ -127,13 +127,14 @@ def run_batch(inputs: list[str], model_uri: str | None, opts: BatchOptions) -> S
     if out:
         paths = check_output(out, inputs, paths)
     read_opts = ReadOptions(opts.text_column, opts.id_column, opts.max_file_bytes, opts.max_chars)
-    check_tables(paths, read_opts)
+    notes = check_tables(paths, read_opts)
     model = load_model(model_dir)
     writer = _open_writer(opts, fmt, paths, model)
     try:
         summary = Summary(output=opts.output, model_uri=uri, model_identity=model.identity, resumed_after=writer.done,
                           nothing_to_resume=opts.resume and out is not None and not writer.reopened)
         summary.add(writer.earlier())
+        summary.notes = notes
         start = time.perf_counter()
         records = not_yet_written(paths, read_opts, writer.done)
         bar = progress_bar(paths, initial=writer.done)

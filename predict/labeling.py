@@ -82,6 +82,7 @@ class Summary:
     not_arabic: int = 0
     resumed_after: int = 0
     nothing_to_resume: bool = False  # --resume given, and no journal of an interrupted run found
+    notes: list[str] = field(default_factory=list)  # said after the counts (an --id-column some input lacks)
     seconds: float = 0.0
     output: str = "-"
     model_uri: str = ""
@@ -118,6 +119,7 @@ class Summary:
                  + f"; output: {self.output}",
                  f"model: {self.model_uri} (model id {self.model_identity})",
                  "per label: " + (", ".join(f"{k}={v}" for k, v in sorted(self.counts.items())) or "none")]
+        lines += [f"note: {n}" for n in self.notes]
         if self.nothing_to_resume:
             lines.append(f"--resume: no interrupted run to resume ({self.output}.partial not found), so every article "
                          "was labeled")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from predict.decoding import DecodeError, decode_bytes, text_lines
-from predict.tables import Record, ReadOptions, read_csv, read_jsonl, read_parquet, read_stdin
+from predict.tables import DEFAULT_ID_COLUMN, Record, ReadOptions, read_csv, read_jsonl, read_parquet, read_stdin
 
 __all__ = ["InputError", "Record", "ReadOptions", "expand_inputs", "check_tables", "read_all", "html_to_text"]
 
@@ -47,16 +47,21 @@ def expand_inputs(inputs: Iterable[str]) -> list[str]:
     return out
 
 
-def check_tables(paths: list[str], opts: ReadOptions) -> None:
-    """Fail before any work when a JSONL, CSV or Parquet input lacks the text column.
+def check_tables(paths: list[str], opts: ReadOptions) -> list[str]:
+    """Fail before any work when a JSONL, CSV or Parquet input lacks the text column; return notes on inputs that lack
+    an id column named with --id-column (their rows are named by place, FILE:LINE).
 
     Files that cannot be checked (undecodable, damaged) are left to the readers,
     which report them as error rows.
     """
+    notes = []
     for p in paths:
         columns = _columns(Path(p), Path(p).suffix.lower()) if p != "-" else None
         if columns is not None and opts.text_column not in columns:
             raise InputError(f"{p}: no {opts.text_column!r} column (columns: {columns}); name it with --text-column")
+        if columns is not None and opts.id_column != DEFAULT_ID_COLUMN and opts.id_column not in columns:
+            notes.append(f"{p}: no {opts.id_column!r} column (columns: {columns}); its rows are named by place (FILE:LINE)")
+    return notes
 
 
 def _columns(path: Path, suffix: str) -> list[str] | None:

@@ -25,17 +25,20 @@ class Record:
     error: str | None = None
 
 
+DEFAULT_ID_COLUMN = "id"
+
+
 @dataclass
 class ReadOptions:
     text_column: str = "text"
-    id_column: str = "id"
+    id_column: str = DEFAULT_ID_COLUMN
     max_file_bytes: int = 20_000_000
     max_chars: int | None = None
 
 
 def table_record(raw_id: object, text: object, where: str, opts: ReadOptions) -> Record:
     """A row's record: its id (or its place), and its text or why it has none."""
-    rid = where if raw_id is None or raw_id == "" else str(raw_id)
+    rid = where if raw_id is None or raw_id == "" else id_text(raw_id)
     if find_invalid(rid) is not None:
         return Record(safe_text(rid), error=f"id holds invalid Unicode (a lone surrogate) ({where})")
     if text is None or (isinstance(text, float) and text != text):
@@ -46,6 +49,17 @@ def table_record(raw_id: object, text: object, where: str, opts: ReadOptions) ->
     if bad is not None:
         return Record(rid, error=f"{opts.text_column!r} holds invalid Unicode at character {bad} ({where})")
     return Record(rid, text)
+
+
+def id_text(raw: object) -> str:
+    """An id value as text: strings as they are, JSON values as JSON (not Python's repr), bytes as UTF-8."""
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, (dict, list, bool)):
+        return json.dumps(raw, ensure_ascii=False)
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8", errors="replace")
+    return str(raw)
 
 
 def _json_error(exc: json.JSONDecodeError) -> str:
@@ -61,8 +75,12 @@ def json_line_record(line: str, where: str, opts: ReadOptions, n: int = 0) -> Re
         row = json.loads(line.rstrip("\r\n"))
     except json.JSONDecodeError as exc:
         return Record(where, error=_json_error(exc))
-    except (ValueError, RecursionError) as exc:  # 5,000-digit numbers, 100,000-deep nesting
-        return Record(where, error=f"JSON line cannot be read: {str(exc) or type(exc).__name__}")
+    except RecursionError:
+        return Record(where, error="JSON line cannot be read: nested too deeply")
+    except ValueError as exc:  # a number of more than 4,300 digits
+        too_long = "digits" in str(exc)
+        return Record(where, error="JSON line cannot be read: " + ("a number of more than 4,300 digits" if too_long
+                                                                   else str(exc) or type(exc).__name__))
     if not isinstance(row, dict):
         return Record(where, error="JSON line is not an object")
     return table_record(row.get(opts.id_column), row.get(opts.text_column), where, opts)
@@ -154,12 +172,19 @@ def _csv_from(source: _Replayable, columns: list[str], name: str, start: int, op
         except StopIteration:
             return 0
         except csv.Error as exc:
-            yield Record(f"{name}:{first}", error=f"malformed CSV row at line {first}: {exc} "
-                                                 "(an unterminated quote?); reading goes on at the next line")
+            yield Record(f"{name}:{first}", error=f"malformed CSV row at line {first}: {_csv_problem(exc)}; "
+                                                 "reading goes on at the next line")
             source.replay_after_first_line()
             return first + 1
         if values:
             yield _csv_row(columns, values, f"{name}:{first}", opts)
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    """The csv module's message, in a CSV user's words where it speaks of Python's file modes."""
+    if "new-line character seen in unquoted field" in str(exc):
+        return "a bare carriage return (CR) inside an unquoted field"
+    return f"{exc} (an unterminated quote?)"
 
 
 def _csv_row(columns: list[str], values: list[str], where: str, opts: ReadOptions) -> Record:

@@ -231,7 +231,7 @@ def _csv_rows_by_reopening(data: bytes, opts) -> list[tuple]:
     import io
 
     from predict.decoding import text_lines
-    from predict.tables import _csv_row
+    from predict.tables import _csv_problem, _csv_row
 
     out, start = [], 2
     while start:
@@ -247,8 +247,8 @@ def _csv_rows_by_reopening(data: bytes, opts) -> list[tuple]:
             except StopIteration:
                 break
             except csv.Error as exc:
-                out.append((f"f.csv:{first}", None, f"malformed CSV row at line {first}: {exc} "
-                                                     "(an unterminated quote?); reading goes on at the next line"))
+                out.append((f"f.csv:{first}", None, f"malformed CSV row at line {first}: {_csv_problem(exc)}; "
+                                                     "reading goes on at the next line"))
                 restart = first + 1
                 break
             if values:

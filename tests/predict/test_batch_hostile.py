@@ -73,7 +73,8 @@ def test_one_bad_row_never_stops_the_batch_and_no_row_is_lost(tmp_path, trained_
     by = dict(zip(ids, rows))
     assert by["j1"]["label"] == "sanctions" and by["j10"]["error"] is None and by["f499"]["label"] == "drugs"
     assert "invalid Unicode" in by["x\ufffd"]["error"] and "invalid Unicode" in by["j3"]["error"]
-    assert "JSON line cannot be read" in by[f"{jsonl}:4"]["error"] and "JSON line cannot be read" in by[f"{jsonl}:5"]["error"]
+    assert by[f"{jsonl}:4"]["error"] == "JSON line cannot be read: nested too deeply"
+    assert by[f"{jsonl}:5"]["error"] == "JSON line cannot be read: a number of more than 4,300 digits"  # not Python's advice
     assert by[f"{jsonl}:6"]["error"].startswith("broken JSON line: Invalid control character")
     assert by[f"{jsonl}:7"]["error"] == "broken JSON line: Unterminated string starting at column 22"  # not "at at"
     assert by[f"{jsonl}:508"]["error"].startswith("undecodable bytes in line 508")
@@ -321,3 +322,13 @@ def test_stdout_closed_early_or_from_the_start(tmp_path, trained_model_dir):
     proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120,
                           preexec_fn=lambda: os.close(1))  # started with stdout closed (`>&-`)
     assert proc.returncode == 2 and "stdout is closed" in proc.stderr.decode()
+
+
+def test_ids_and_a_missing_id_column(tmp_path, trained_model_dir):
+    """An id that is a JSON object was written as Python's repr ("{'x': 1}"); an --id-column no input has was silent."""
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(line(id={"x": 1}, text=SANCTIONS) + line(id=True, text=DRUGS) + line(id=7, text=DRUGS))
+    _, err = predict(trained_model_dir, src, "--output", tmp_path / "a.jsonl", code=0)
+    assert [r["id"] for r in read_rows(tmp_path / "a.jsonl")] == ['{"x": 1}', "true", "7"] and "note:" not in err
+    _, err = predict(trained_model_dir, src, "--output", tmp_path / "b.jsonl", "--id-column", "url", code=0)
+    assert f"note: {src}: no 'url' column" in err and read_rows(tmp_path / "b.jsonl")[0]["id"] == f"{src}:1"

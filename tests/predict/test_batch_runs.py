@@ -116,19 +116,22 @@ def _killed_midway(tmp_path, model, src, out, *extra):
     return journal
 
 
-def test_ctrl_c_says_what_was_kept_and_how_to_go_on(tmp_path, trained_model_dir):
-    """typer turned Ctrl-C into a silent exit 130: no word of the journal or of --resume."""
+@pytest.mark.parametrize("sig, code, said", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated (SIGTERM)")])
+def test_ctrl_c_says_what_was_kept_and_how_to_go_on(tmp_path, trained_model_dir, sig, code, said):
+    """typer turned Ctrl-C into a silent exit 130: no word of the journal or of --resume. A scheduler's SIGTERM
+    left the output lock behind and said nothing either."""
     src, out = tmp_path / "a.jsonl", tmp_path / "out.jsonl"
     src.write_bytes(b"".join(line(id=f"r{i}", text=(SANCTIONS, DRUGS)[i % 2]) for i in range(1, 10)))
     proc = subprocess.Popen([*CLI, str(src), "-", "--output", str(out), "--model", str(trained_model_dir), "--chunk-size",
                              "4", "--workers", "1"], stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     journal = Path(str(out) + ".partial")
     wait_for(lambda: journal.exists() and journal.read_bytes().count(b"\n") >= 9)  # header + 8 rows, then waits on stdin
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     err = err.decode()
-    assert proc.returncode == 130 and "Traceback" not in err, err
-    assert f"interrupted; the rows written so far are kept in {out}.partial" in err and "--resume" in err
+    assert proc.returncode == code and "Traceback" not in err, err
+    assert f"{said}; the rows written so far are kept in {out}.partial" in err and "--resume" in err
+    assert not Path(str(out) + ".lock").exists()
 
 
 def test_resume_checks_inputs_options_and_model_version_and_counts_the_whole_output(tmp_path, trained_model_dir):
