@@ -30,7 +30,9 @@ pipeline: setup
 
 label: setup
 	mihwar predict data/samples --output out/labels.jsonl
-	@echo "first rows of out/labels.jsonl:"; head -n 3 out/labels.jsonl | cut -c1-220
+	@$(PY) -c "import json; rows = [json.loads(l) for l in open('out/labels.jsonl', encoding='utf-8')]; \
+	print('out/labels.jsonl (label, confidence, id):'); \
+	print('\n'.join('  %-13s %-7s %s' % (r['label'] or 'error', r['confidence'], r['id']) for r in rows))"
 
 test: setup-dev
 	bash scripts/ensure-chromium.sh
