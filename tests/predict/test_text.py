@@ -152,13 +152,17 @@ def test_has_arabic_equals_the_per_character_loop_on_every_shipped_line_and_arti
 def test_is_blank_and_find_invalid_equal_their_definitions():
     """Both stop early instead of copying or scanning the whole text; the answers must not change."""
     from predict.decoding import find_invalid
-    from predict.text import is_blank, strip_invisible
+    from predict.text import _DIACRITICS, _TATWEEL, is_blank, normalize_arabic, strip_invisible
 
-    blank = [c for c in map(chr, range(0x110000)) if not strip_invisible(c).strip()]
+    def nothing_kept(text: str) -> bool:  # what `normalize_arabic` deletes: invisible, diacritics, tatweel, spaces
+        return not _DIACRITICS.sub("", strip_invisible(text)).replace(_TATWEEL, "").strip()
+
+    blank = [c for c in map(chr, range(0x110000)) if nothing_kept(c)]
     rng = random.Random(13)
     texts = [*map(chr, range(0x110000))]
     texts += ["".join(rng.choices(blank + ["ا", "a", "\ud800", "\udfff"], k=rng.randint(0, 12))) for _ in range(20_000)]
     for text in texts:
-        assert is_blank(text) == (not strip_invisible(text).strip()), ascii(text)
+        assert is_blank(text) == nothing_kept(text), ascii(text)
+        assert not is_blank(text) or normalize_arabic(text) == "", ascii(text)  # blank: nothing left to label
         surrogate = re.search("[\ud800-\udfff]", text)
         assert find_invalid(text) == (surrogate.start() if surrogate else None), ascii(text)
