@@ -123,7 +123,9 @@ def test_ctrl_c_says_what_was_kept_and_how_to_go_on(tmp_path, trained_model_dir,
     src, out = tmp_path / "a.jsonl", tmp_path / "out.jsonl"
     src.write_bytes(b"".join(line(id=f"r{i}", text=(SANCTIONS, DRUGS)[i % 2]) for i in range(1, 10)))
     proc = subprocess.Popen([*CLI, str(src), "-", "--output", str(out), "--model", str(trained_model_dir), "--chunk-size",
-                             "4", "--workers", "1"], stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+                             "4", "--workers", "1"], stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal: a job
+    # started in the background (`.ci/run &`) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt
     journal = Path(str(out) + ".partial")
     wait_for(lambda: journal.exists() and journal.read_bytes().count(b"\n") >= 9)  # header + 8 rows, then waits on stdin
     proc.send_signal(sig)
