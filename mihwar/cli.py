@@ -263,7 +263,7 @@ def spark_label(
 def serve(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="model folder, runs:/ID/model or models:/NAME@champion"),
     host: str = typer.Option("127.0.0.1", help="address to bind"),
-    port: int = typer.Option(8000, help="port"),
+    port: int = typer.Option(8000, min=0, max=65535, help="port"),
     workers: Optional[int] = typer.Option(None, help="server processes, each loading the model once (default: $MIHWAR_WORKERS or 1)"),
     tracking_uri: Optional[str] = TrackingOpt,
 ) -> None:

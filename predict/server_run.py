@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -33,6 +34,21 @@ def prepare(model: str | None = None, workers: int | None = None) -> tuple[Setti
     return settings.model_copy(update={"model": str(directory), "model_name": settings.model_name or uri}), loaded
 
 
+def one_process_server() -> type:
+    """uvicorn's server, saying where it listens once started (uvicorn says so only for sockets it binds itself)."""
+    import uvicorn
+
+    class OneProcessServer(uvicorn.Server):
+        async def startup(self, sockets: list | None = None) -> None:
+            await super().startup(sockets=sockets)
+            for sock in sockets or []:
+                host, port = sock.getsockname()[:2]
+                logging.getLogger("uvicorn.error").info("mihwar serving on http://%s:%d (Press CTRL+C to quit)",
+                                                        f"[{host}]" if ":" in host else host, port)
+
+    return OneProcessServer
+
+
 def run(settings: Settings, model: Any, host: str, port: int) -> None:
     """uvicorn with request deadlines; ``workers`` > 1 starts processes that each load the model once."""
     import uvicorn
@@ -43,8 +59,14 @@ def run(settings: Settings, model: Any, host: str, port: int) -> None:
                                    timeout_keep_alive=settings.keep_alive_timeout)
     if settings.workers == 1:
         from predict.server import create_app
+        from predict.server_workers import listening_socket
 
-        uvicorn.run(create_app(settings, model), **options)
+        config = uvicorn.Config(create_app(settings, model), **options)
+        listener = listening_socket(host, port, config.backlog)  # a port in use: one line and exit 2, as with --workers
+        try:
+            one_process_server()(config).run(sockets=[listener])
+        finally:
+            listener.close()
         return
     os.environ.update(MIHWAR_MODEL=str(settings.model), MIHWAR_MODEL_NAME=str(settings.model_name),
                       MIHWAR_WORKERS=str(settings.workers))

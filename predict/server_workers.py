@@ -124,6 +124,12 @@ class WorkerProcess(multiprocess.Process):
         super().start()
         self._child_end.close()  # the worker has its own copy
 
+    def target(self, sockets: list[socket.socket] | None = None) -> None:
+        """The worker process's entry. This object came over pickled, the parent's end of the pair with it: closed
+        here, or the worker would hold both ends, never read the end of file when the parent dies, and live on."""
+        self.channel.close()
+        super().target(sockets)
+
     @property
     def server(self) -> uvicorn.Server:
         if self._server is None:

@@ -157,6 +157,35 @@ def test_half_sent_requests_are_closed(trained_model_dir):
         server.stop()
 
 
+def test_stalled_small_uploads_hold_no_scoring_slot(trained_model_dir):
+    """Every request used to take its scoring slot before its body was read: as many stalled uploads as slots
+    turned every client away (503) until their deadline. A small body is now read first."""
+    server = started(trained_model_dir, MIHWAR_SCORING_THREADS="1", MIHWAR_MAX_QUEUE="1", MIHWAR_REQUEST_TIMEOUT="60")
+    socks = []
+    try:
+        for _ in range(4):  # twice the slots (1 thread + 1 queued)
+            s = socket.create_connection(("127.0.0.1", server.port))
+            s.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 100\r\n\r\n{\"text\": \"")
+            socks.append(s)
+        time.sleep(1)  # the server has read their headers and waits for the rest
+        answer = httpx.post(server.base + "/v1/classify", json={"text": DRUGS}, timeout=30)
+        assert answer.status_code == 200 and answer.json()["results"][0]["label"] == "drugs", answer.text
+        explained = httpx.post(server.base + "/v1/classify", json={"text": DRUGS, "explain": True}, timeout=30)
+        assert explained.status_code == 200 and explained.json()["results"][0]["explanation"]  # scored in a thread
+        second = serve_and_wait("--model", str(trained_model_dir), "--port", str(server.port))  # one worker, port taken
+        assert second.returncode == 2 and f"cannot listen on 127.0.0.1:{server.port}" in second.stderr, second.stderr
+        assert "Traceback" not in second.stderr  # was uvicorn's own lines and exit 3
+        started_at = time.time()
+        server.proc.terminate()  # SIGTERM with the 4 uploads still half-sent: they are closed, not waited for (29 s)
+        server.proc.wait(timeout=15)
+        assert time.time() - started_at < 15 and "Traceback" not in server.stderr(), server.stderr()
+    finally:
+        for s in socks:
+            s.close()
+        server.stop()
+
+
 def test_several_worker_processes_get_an_even_share_of_keep_alive_connections(trained_model_dir):
     """16 connections opened at once are dealt 8 and 8 over two workers. With uvicorn's one shared socket,
     the first worker to wake accepted all of them and the other idled; with a SO_REUSEPORT socket per
@@ -214,6 +243,13 @@ def test_several_worker_processes_get_an_even_share_of_keep_alive_connections(tr
         assert killed.pid not in {p.pid for p in workers()}
         socks = connected(8)
         assert held_by({s.getsockname()[1] for s in socks}) == [4, 4]
+        for s in socks:
+            s.close()
+        orphans = workers()
+        server.proc.kill()  # the parent dies at once (kill -9): its workers must not live on, each holding a model
+        server.proc.wait(30)
+        gone, alive = psutil.wait_procs(orphans, timeout=30)
+        assert not alive, f"workers left running after their parent died: {[p.pid for p in alive]}"
     finally:
         for s in socks:
             s.close()
@@ -237,10 +273,10 @@ def test_serve_in_a_terminal(trained_model_dir):
     seen = b""
     try:
         deadline = time.time() + 90
-        while b"Uvicorn running" not in seen and time.time() < deadline and proc.poll() is None:
+        while b"serving on http://" not in seen and time.time() < deadline and proc.poll() is None:
             if select.select([leader], [], [], 0.5)[0]:
                 seen += os.read(leader, 65536)
-        assert b"Uvicorn running" in seen, seen.decode(errors="replace")
+        assert b"serving on http://" in seen, seen.decode(errors="replace")
         r = httpx.post(f"http://127.0.0.1:{port}/v1/classify", json={"text": DRUGS}, timeout=30)
         assert r.status_code == 200 and r.json()["results"][0]["label"] == "drugs"
     finally:
