@@ -132,9 +132,8 @@ def run_batch(inputs: list[str], model_uri: str | None, opts: BatchOptions) -> S
     writer = _open_writer(opts, fmt, paths, model)
     try:
         summary = Summary(output=opts.output, model_uri=uri, model_identity=model.identity, resumed_after=writer.done,
-                          nothing_to_resume=opts.resume and out is not None and not writer.reopened)
+                          nothing_to_resume=opts.resume and out is not None and not writer.reopened, notes=notes)
         summary.add(writer.earlier())
-        summary.notes = notes
         start = time.perf_counter()
         records = not_yet_written(paths, read_opts, writer.done)
         bar = progress_bar(paths, initial=writer.done)

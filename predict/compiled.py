@@ -507,10 +507,9 @@ class NormalizedBatch:
 
 def _vocabulary_arrays(block: Any) -> tuple[list[str], np.ndarray]:
     """A TF-IDF block's terms and their columns, in the vocabulary's order."""
-    terms = list(block.vocabulary)
-    if terms == getattr(block, "terms", None):  # built from its terms in column order: column = position
-        return terms, np.arange(len(terms), dtype=np.int64)
-    return terms, np.fromiter(block.vocabulary.values(), np.int64, len(block.vocabulary))
+    if len(block.vocabulary) == len(block.terms):  # built from its terms, each once: column = position
+        return block.terms, np.arange(len(block.terms), dtype=np.int64)
+    return list(block.vocabulary), np.fromiter(block.vocabulary.values(), np.int64, len(block.vocabulary))
 
 
 class CompiledLinear:

@@ -78,15 +78,14 @@ def create_app(settings: Settings, model: TopicModel | None = None) -> FastAPI:
     @app.post("/v1/classify", dependencies=[Depends(require_token)], summary="Label one article or a batch",
               openapi_extra=BODY_DOC)
     async def classify(request: Request) -> Response:
-        if declared_small(request):  # read before it takes a scoring slot: a stalled small upload holds none
-            body = await read_body(request, settings.max_body_bytes)
-            async with gate.admit():
-                answer = await small_body(gate, model, settings, body)
-        else:  # a big body takes its slot first, so the slots also bound the memory of bodies being read
-            async with gate.admit():
+        # A small body is read before it takes a scoring slot (a stalled small upload holds none); a big one after,
+        # so the slots also bound the memory of bodies being read.
+        body = await read_body(request, settings.max_body_bytes) if declared_small(request) else None
+        async with gate.admit():
+            if body is None:
                 body = await read_body(request, settings.max_body_bytes)
-                answer = await (small_body(gate, model, settings, body) if len(body) <= INLINE_BODY_BYTES
-                                else gate.run(classify_body, model, settings, body))
+            answer = await (small_body(gate, model, settings, body) if len(body) <= INLINE_BODY_BYTES
+                            else gate.run(classify_body, model, settings, body))
         return Response(answer, media_type="application/json")
 
     @app.get("/", include_in_schema=False)

@@ -133,13 +133,6 @@ def test_edges_are_one_clear_line(tmp_path, trained_model_dir):
                        f"--output {tmp_path / 'full.jsonl'} --paragraphs"], capture_output=True, text=True, timeout=300)
     assert full.returncode == 2 and "Traceback" not in full.stderr
     assert full.stderr.strip() == f"error: {tmp_path / 'full.jsonl.partial'}: cannot write: File too large"
-    broken = tmp_path / "with_a_broken_link"
-    broken.mkdir()
-    (broken / "a.txt").write_text(SANCTIONS, encoding="utf-8")
-    (broken / "b.txt").symlink_to(tmp_path / "nowhere.txt")  # was skipped: no row, "could not label: 0"
-    _, err = predict(trained_model_dir, broken, "--output", tmp_path / "b.jsonl", code=3)
-    assert [bool(r["error"]) for r in read_rows(tmp_path / "b.jsonl")] == [False, True] and "could not label: 1" in err
-
     fifo = tmp_path / "pipe.jsonl"
     os.mkfifo(fifo)
     _, err = predict(trained_model_dir, fifo, "--output", tmp_path / "o.jsonl", code=2)
