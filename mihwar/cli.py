@@ -18,6 +18,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 ConfigArg = typer.Argument(..., help="YAML config in configs/", exists=False)
 SetOpt = typer.Option([], "--set", help="override a config key: --set model.C_grid=[1,3]")
+JobsOpt = typer.Option(None, "--jobs", min=1, show_default="all cores",
+                       help="processes that fit cross-validation folds in parallel (the model does not depend on it)")
 TrackingOpt = typer.Option(None, "--tracking-uri",
                            help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db in the project root)")
 
@@ -119,22 +121,24 @@ def annotate(config: Path = ConfigArg, set_: List[str] = SetOpt) -> None:
 
 
 @app.command()
-def train(config: Path = ConfigArg, set_: List[str] = SetOpt, tracking_uri: Optional[str] = TrackingOpt) -> None:
+def train(config: Path = ConfigArg, set_: List[str] = SetOpt, tracking_uri: Optional[str] = TrackingOpt,
+          jobs: Optional[int] = JobsOpt) -> None:
     """Cross-validate, calibrate and fit a model; log the run to MLflow."""
     from train.train import run_train
 
     cfg = _load(config, set_)
-    summary = run_train(cfg, str(config), tracking_uri)
+    summary = run_train(cfg, str(config), tracking_uri, jobs)
     for line in summary:
         typer.echo(line)
 
 
 @app.command()
-def evaluate(config: Path = ConfigArg, set_: List[str] = SetOpt, tracking_uri: Optional[str] = TrackingOpt) -> None:
+def evaluate(config: Path = ConfigArg, set_: List[str] = SetOpt, tracking_uri: Optional[str] = TrackingOpt,
+             jobs: Optional[int] = JobsOpt) -> None:
     """Write metrics, plots and the misclassified table for the trained model."""
     from train.evaluate import run_evaluate
 
-    for line in run_evaluate(_load(config, set_), tracking_uri):
+    for line in run_evaluate(_load(config, set_), tracking_uri, jobs):
         typer.echo(line)
 
 

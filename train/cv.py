@@ -15,6 +15,7 @@ from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 from predict.model import softmax
 from train import metrics as M
 from train.config import Config
+from train.parallel import map_folds, one_blas_thread
 
 FitFn = Callable[[list[tuple[str, str]], list[str], list[str]], Any]  # (units, labels, article ids) -> scorer
 
@@ -65,18 +66,30 @@ def logits_in_order(scorer: Any, units: Sequence[tuple[str, str]], classes: list
     return out
 
 
+def fold_logits(fit: FitFn, train: tuple[list, list, list], test: list[tuple[str, str]],
+                classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """One fold: fit on ``train`` (units, labels, groups); logits of ``test`` in its articles and read alone (an excerpt)."""
+    scorer = fit(*train)
+    return logits_in_order(scorer, test, classes), logits_in_order(scorer, [(t[0], t[0]) for t in test], classes)
+
+
 def cross_validate(texts: list[tuple[str, str]], labels: list[str], groups: list[str], folds: list[Fold], fit: FitFn,
-                   classes: list[str]) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
-    """Out-of-fold logits for every repeat, in their articles and read alone (an excerpt), and the metrics of each fold."""
+                   classes: list[str], jobs: int | None = 1) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    """Out-of-fold logits for every repeat, in their articles and read alone (an excerpt), and the metrics of each fold.
+
+    The folds are fitted on up to ``jobs`` processes when ``fit`` allows it (`train.parallel`);
+    the result does not depend on ``jobs``.
+    """
     n_repeats = max(f.repeat for f in folds) + 1
     oof = np.full((n_repeats, len(texts), len(classes)), np.nan)
     alone = np.full_like(oof, np.nan)
     per_fold = []
     pick = lambda seq, idx: [seq[i] for i in idx]  # noqa: E731
-    for f in folds:
-        scorer = fit(pick(texts, f.train), pick(labels, f.train), pick(groups, f.train))
-        oof[f.repeat, f.test] = logits_in_order(scorer, pick(texts, f.test), classes)
-        alone[f.repeat, f.test] = logits_in_order(scorer, [(t[0], t[0]) for t in pick(texts, f.test)], classes)
+    tasks = [(fit, (pick(texts, f.train), pick(labels, f.train), pick(groups, f.train)), pick(texts, f.test), classes)
+             for f in folds]
+    results = map_folds(fold_logits, tasks, jobs if getattr(fit, "parallel_folds", False) else 1)
+    for f, (in_article, read_alone) in zip(folds, results):
+        oof[f.repeat, f.test], alone[f.repeat, f.test] = in_article, read_alone
         pred = [classes[i] for i in oof[f.repeat, f.test].argmax(axis=1)]
         m = M.classification_metrics(pick(labels, f.test), pred, classes)
         per_fold.append({"repeat": f.repeat, "fold": f.fold, "n_test": len(f.test),
@@ -102,12 +115,14 @@ def summarize(oof_probs: np.ndarray, labels: list[str], classes: list[str], othe
     return out
 
 
-def train_model(texts: list[tuple[str, str]], labels: list[str], groups: list[str], config: Config, fit: FitFn) -> TrainResult:
-    """Evaluate ``fit`` by repeated grouped CV, calibrate on its held-out scores, then fit on all data."""
+def train_model(texts: list[tuple[str, str]], labels: list[str], groups: list[str], config: Config, fit: FitFn,
+                jobs: int | None = 1) -> TrainResult:
+    """Evaluate ``fit`` by repeated grouped CV (folds on up to ``jobs`` processes), calibrate on its held-out scores,
+    then fit on all data."""
     classes = config.classes
     ev = config.evaluation
     folds = grouped_folds(labels, groups, ev.n_splits, ev.n_repeats, config.seed)
-    oof, alone, per_fold = cross_validate(texts, labels, groups, folds, fit, classes)
+    oof, alone, per_fold = cross_validate(texts, labels, groups, folds, fit, classes, jobs)
     y = np.array([classes.index(l) for l in labels])
     temperature = M.fit_temperature(oof.reshape(-1, len(classes)), np.tile(y, len(oof)))
     probs, excerpt_probs = (np.stack([softmax(np.where(np.isfinite(o), o, -1e9), temperature) for o in x]) for x in (oof, alone))
@@ -120,7 +135,8 @@ def train_model(texts: list[tuple[str, str]], labels: list[str], groups: list[st
     reliability = M.reliability_table(all_probs, all_labels, classes)
     summary = summarize(probs, labels, classes, config.data.other_label, threshold, per_fold)
     summary["cv_ece"] = M.expected_calibration_error(reliability)
-    scorer = fit(texts, labels, groups)
+    with one_blas_thread():  # like the folds: the same model on any machine
+        scorer = fit(texts, labels, groups)
     return TrainResult(scorer, classes, temperature, threshold, summary, probs, per_fold, curve, reliability,
                        dict(getattr(scorer, "params", {})), excerpt_probs=excerpt_probs)
 

@@ -67,12 +67,17 @@ def write_misclassified(rows: list[dict[str, Any]], pred: list[str], probs: np.n
 SEED_ORIGINS = ("articles", "ant_subset.jsonl")  # the first round's data: the five seed articles + general news
 
 
-def ablations(config: Config, rows: list[dict[str, Any]], base: Any) -> dict[str, Any]:
+def fit_with(fit: Any, data: tuple[list, list, list]) -> Any:
+    return fit(*data)
+
+
+def ablations(config: Config, rows: list[dict[str, Any]], base: Any, jobs: int | None = None) -> dict[str, Any]:
     """The same recipe refitted without a part, for the side-by-side table: the seed-only model
     (first-round data: too few articles per topic for a scope gate, so it has none), the model
     without the topic lexicon or without the scope gazetteer (both keep the model's scope gate),
     and the model itself without its scope gate."""
     from predict.model import TopicModel
+    from train.parallel import map_folds
     from train.train import make_fit
 
     variants = {
@@ -80,10 +85,11 @@ def ablations(config: Config, rows: list[dict[str, Any]], base: Any) -> dict[str
         "no_lexicon": (config.model_copy(update={"features": config.features.model_copy(update={"lexicon": None})}), rows),
         "no_scope": (config.model_copy(update={"features": config.features.model_copy(update={"scope": None})}), rows),
     }
+    tasks = [(make_fit(cfg), ([(r["text"], r["context"]) for r in subset], [r["label"] for r in subset],
+                              [r["article_id"] for r in subset])) for cfg, subset in variants.values()]
     models = {}
-    for name, (cfg, subset) in variants.items():
-        scorer = make_fit(cfg)([(r["text"], r["context"]) for r in subset], [r["label"] for r in subset],
-                               [r["article_id"] for r in subset])
+    parallel = all(getattr(fit, "parallel_folds", False) for fit, _ in tasks)
+    for name, scorer in zip(variants, map_folds(fit_with, tasks, jobs if parallel else 1)):  # one BLAS thread each
         gated = name != "seed_only" and base.gate is not None
         models[name] = TopicModel(scorer, {**base.meta, "classes": list(scorer.classes), "scope_gate": base.meta.get("scope_gate") if gated else None},
                                   base.gate if gated else None)
@@ -115,7 +121,7 @@ def seed_articles(config: Config, model: Any, oof_rows: list[dict[str, Any]], oo
             "out_of_fold_right": sum(v["gold"] == v["out_of_fold"] for v in out.values()), "n": len(out)}
 
 
-def evaluate_holdout(config: Config, model: Any, classes: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+def evaluate_holdout(config: Config, model: Any, classes: list[str], jobs: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The model and its ablations on the fixed test split: article by article, and as short excerpts
     (each held-out paragraph labeled alone, gold its own label; `excerpt_items`)."""
     from train.article_level import article_items
@@ -129,7 +135,7 @@ def evaluate_holdout(config: Config, model: Any, classes: list[str]) -> tuple[di
         return {}, {}
     variants = {"model": model}
     if config.model.type != "transformer":
-        variants.update(ablations(config, load_examples(config, "train"), model))
+        variants.update(ablations(config, load_examples(config, "train"), model, jobs))
     result = {name: score_articles(v, articles, classes, other) for name, v in variants.items()}
     alone = {name: score_articles(variants[name], excerpts, classes, other) for name in ("model", "no_gate", "seed_only")
              if name in variants}
@@ -144,7 +150,7 @@ def excerpt_items(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
              "family": r.get("family", "in_scope"), "origin": r.get("origin")} for r in rows]
 
 
-def run_evaluate(config: Config, tracking_uri: str | None) -> list[str]:
+def run_evaluate(config: Config, tracking_uri: str | None, jobs: int | None = None) -> list[str]:
     """evaluate stage: metrics.json, plots/, misclassified.csv, the test-split tables; added to the training run."""
     from predict.artifact import load_model
 
@@ -160,7 +166,7 @@ def run_evaluate(config: Config, tracking_uri: str | None) -> list[str]:
     plot_confusion(M.confusion(y, pred, classes), classes, out / "plots" / "confusion.png")
     plot_per_class_f1({c: meta["metrics"][f"cv_f1.{c}"] for c in classes}, out / "plots" / "per_class_f1.png")
     n_wrong = write_misclassified(rows, pred, probs, out / "misclassified.csv")
-    test, excerpts = evaluate_holdout(config, model, classes)
+    test, excerpts = evaluate_holdout(config, model, classes, jobs)
     if test:
         write_holdout_reports(out / "test_split", test)
     cv = {k: round(v, 4) for k, v in meta["metrics"].items()}

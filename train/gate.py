@@ -26,6 +26,7 @@ import numpy as np
 from predict.linear import LinearScorer
 from predict.model import gate_label, in_scope_probability
 from train.config import Config, LinearModelConfig
+from train.parallel import map_folds
 
 IN_SCOPE = "in_scope"
 MIN_SIDE = 5  # articles needed on each side (in scope, other) to fit a gate and hold some out
@@ -54,17 +55,27 @@ def gate_probability(gate: LinearScorer, texts: Sequence[str]) -> np.ndarray:
     return in_scope_probability(gate, texts, IN_SCOPE)
 
 
-def gate_oof(texts: Sequence[str], in_scope: Sequence[bool], config: Config) -> np.ndarray:
-    """Out-of-fold P(in scope) per repeat, (n_repeats, n_articles): each article scored by a gate not fitted on it."""
+def gate_fold(train_texts: list[str], train_in_scope: np.ndarray, test_texts: list[str], config: Config) -> np.ndarray:
+    """P(in scope) of ``test_texts`` from a gate fitted on the training articles of one fold."""
+    return gate_probability(fit_gate(train_texts, train_in_scope, config), test_texts)
+
+
+def gate_oof(texts: Sequence[str], in_scope: Sequence[bool], config: Config, jobs: int | None = 1) -> np.ndarray:
+    """Out-of-fold P(in scope) per repeat, (n_repeats, n_articles): each article scored by a gate not fitted on it.
+
+    The folds run on up to ``jobs`` processes (`train.parallel`); the result does not depend on it.
+    """
     from sklearn.model_selection import StratifiedKFold
 
     ev, y = config.evaluation, np.asarray(in_scope)
     out = np.zeros((ev.n_repeats, len(texts)))
+    folds = []
     for r in range(ev.n_repeats):
         splitter = StratifiedKFold(n_splits=min(ev.n_splits, int(y.sum()), int((~y).sum())), shuffle=True, random_state=config.seed + r)
-        for tr, te in splitter.split(np.zeros(len(y)), y):
-            gate = fit_gate([texts[i] for i in tr], y[tr], config)
-            out[r, te] = gate_probability(gate, [texts[i] for i in te])
+        folds += [(r, tr, te) for tr, te in splitter.split(np.zeros(len(y)), y)]
+    tasks = [([texts[i] for i in tr], y[tr], [texts[i] for i in te], config) for _, tr, te in folds]
+    for (r, _, te), probs in zip(folds, map_folds(gate_fold, tasks, jobs)):
+        out[r, te] = probs
     return out
 
 
@@ -91,7 +102,7 @@ def choose_gate(decided: list[list[dict[str, Any]]], oof: np.ndarray, topics: li
 
 
 def scope_gate(config: Config, rows: list[dict[str, Any]], oof_probs: np.ndarray, classes: list[str], threshold: float,
-               min_topic_share: float) -> tuple[LinearScorer | None, dict[str, Any] | None, dict[str, np.ndarray] | None]:
+               min_topic_share: float, jobs: int | None = 1) -> tuple[LinearScorer | None, dict[str, Any] | None, dict[str, np.ndarray] | None]:
     """The gate of a training set: scorer, its ``meta["scope_gate"]`` and its out-of-fold P(in scope) per article.
 
     ``oof_probs`` are the paragraph model's held-out probabilities (per repeat); the gate's
@@ -109,7 +120,7 @@ def scope_gate(config: Config, rows: list[dict[str, Any]], oof_probs: np.ndarray
     in_scope = [g != other for g in gold]
     if min(sum(in_scope), len(in_scope) - sum(in_scope)) < MIN_SIDE:
         return None, None, None  # too few articles on one side to fit a gate, or to hold any out
-    oof = gate_oof(texts, in_scope, config)
+    oof = gate_oof(texts, in_scope, config, jobs)
     if config.scope_gate.threshold is not None:
         chosen, score = config.scope_gate.threshold, None
     else:

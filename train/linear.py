@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.pipeline import FeatureUnion, Pipeline
@@ -20,6 +19,7 @@ from predict.linear import LinearScorer, TfidfBlock
 from train.config import FeaturesConfig, LinearModelConfig
 from train.cv import inner_group_splits
 from train.features import NormalizeUnits, TakeParagraph, TermFeatureStep, Unit
+from train.tfidf import CountingTfidfVectorizer
 
 TOKEN_PATTERN = r"(?u)\b\w+\b"
 
@@ -29,8 +29,8 @@ def build_pipeline(features: FeaturesConfig, model: LinearModelConfig, C: float,
     """An unfitted pipeline over (paragraph, article) units; `normalize_arabic` is its first step."""
     common = dict(lowercase=False, min_df=features.min_df, sublinear_tf=features.sublinear_tf,
                   max_features=features.max_features, dtype=np.float64)
-    word = TfidfVectorizer(analyzer="word", ngram_range=tuple(features.word_ngrams), token_pattern=TOKEN_PATTERN, **common)
-    char = TfidfVectorizer(analyzer=features.char_analyzer, ngram_range=tuple(features.char_ngrams), **common)
+    word = CountingTfidfVectorizer(analyzer="word", ngram_range=tuple(features.word_ngrams), token_pattern=TOKEN_PATTERN, **common)
+    char = CountingTfidfVectorizer(analyzer=features.char_analyzer, ngram_range=tuple(features.char_ngrams), **common)
     union = FeatureUnion([("word", Pipeline([("take", TakeParagraph()), ("tfidf", word)])),
                           ("char", Pipeline([("take", TakeParagraph()), ("tfidf", char)]))])
     if terms is not None and (terms.lexicon or terms.gazetteer):
@@ -93,6 +93,8 @@ def with_excerpt_view(units: list[Unit], labels: list[str], groups: list[str]) -
 
 class LinearFit:
     """Fit function for `train_model`: choose C by inner grouped CV, fit, export to the NumPy scorer."""
+
+    parallel_folds = True  # picklable, and single-threaded per fit: CV may run its folds in processes
 
     def __init__(self, features: FeaturesConfig, model: LinearModelConfig, inner_splits: int, seed: int,
                  terms: TermFeatures | None = None):

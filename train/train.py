@@ -16,6 +16,7 @@ from train.article_level import GOLD_TOPIC_SHARE, article_cv, choose_article_dec
 from train.config import Config, config_to_dict, flatten, load_gazetteer, load_lexicon
 from train.cv import train_model
 from train.dataset import check_splits, dataset_version, load_examples
+from train.parallel import one_blas_thread
 from train.provenance import build_meta, write_run_record
 
 
@@ -44,11 +45,21 @@ THRESHOLDS = [round(0.05 * i, 2) for i in range(19)]  # paragraph abstention thr
 TOPIC_SHARES = [0.2, 0.3, 0.4, 0.5, 0.6]
 
 
-def train_and_calibrate(config: Config, rows: list[dict[str, Any]]) -> tuple[Any, dict[str, list[float]], list[dict[str, float]]]:
+def train_and_calibrate(config: Config, rows: list[dict[str, Any]],
+                        jobs: int | None = None) -> tuple[Any, dict[str, list[float]], list[dict[str, float]]]:
     """Grouped CV and the final fit (`train.cv.train_model`), then the article-level view of the CV:
-    the confidence calibration and its reliability table; article metrics join ``result.metrics``."""
+    the confidence calibration and its reliability table; article metrics join ``result.metrics``.
+
+    Folds run on up to ``jobs`` processes (None: every core) and every fit on one BLAS
+    thread (`train.parallel`): the model is the same for any ``jobs`` and any machine.
+    """
+    with one_blas_thread():
+        return _train_and_calibrate(config, rows, jobs)
+
+
+def _train_and_calibrate(config: Config, rows: list[dict[str, Any]], jobs: int | None) -> tuple[Any, dict[str, list[float]], list[dict[str, float]]]:
     units = [(r["text"], r["context"]) for r in rows]
-    result = train_model(units, [r["label"] for r in rows], [r["article_id"] for r in rows], config, make_fit(config))
+    result = train_model(units, [r["label"] for r in rows], [r["article_id"] for r in rows], config, make_fit(config), jobs)
     ev, other = config.evaluation, config.data.other_label
     share = ev.min_topic_share if ev.min_topic_share is not None else GOLD_TOPIC_SHARE
     if other and ev.threshold is None and ev.target_accuracy is None and ev.min_topic_share is None:
@@ -59,7 +70,7 @@ def train_and_calibrate(config: Config, rows: list[dict[str, Any]]) -> tuple[Any
         from train.gate import scope_gate
 
         result.gate, result.gate_meta, result.gate_oof = scope_gate(config, rows, result.oof_probs, result.classes,
-                                                                    result.threshold, share)
+                                                                    result.threshold, share, jobs)
         if result.gate_meta is not None:
             _, without, _ = article_cv(result.oof_probs, rows, result.classes, other, result.threshold, share)
             result.metrics.update({k.replace("cv_article_", "cv_article_without_gate_"): v for k, v in without.items()
@@ -73,8 +84,9 @@ def train_and_calibrate(config: Config, rows: list[dict[str, Any]]) -> tuple[Any
     return result, calibration, reliability
 
 
-def run_train(config: Config, config_path: str, tracking_uri: str | None) -> list[str]:
-    """Train, save the self-contained artifact, log everything to one MLflow run."""
+def run_train(config: Config, config_path: str, tracking_uri: str | None, jobs: int | None = None) -> list[str]:
+    """Train (folds on up to ``jobs`` processes, None: every core), save the self-contained artifact, log
+    everything to one MLflow run."""
     import mlflow
 
     from predict.artifact import save_model
@@ -84,7 +96,7 @@ def run_train(config: Config, config_path: str, tracking_uri: str | None) -> lis
     check_splits(rows, config, config_path)
     version = dataset_version(rows)
     with start_run(resolve_tracking_uri(tracking_uri), config.tracking.experiment) as run:
-        result, calibration, article_reliability = train_and_calibrate(config, rows)
+        result, calibration, article_reliability = train_and_calibrate(config, rows, jobs)
         meta = {**build_meta(config, result, version, run.info.run_id), "article_calibration": calibration,
                 "scope_gate": result.gate_meta}
         save_model(config.model_dir, result.scorer, meta, result.gate)

@@ -1,3 +1,4 @@
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -6,7 +7,7 @@ from predict.artifact import load_model, read_meta
 from train import metrics as M
 from train.config import load_config
 from train.prepare import collect_examples
-from train.train import make_fit
+from train.train import make_fit, train_and_calibrate
 from train.cv import grouped_folds, train_model
 from tests.conftest import FAST
 
@@ -44,15 +45,19 @@ def test_threshold_choice_follows_the_coverage_curve():
 
 
 def test_fast_training_is_reproducible_and_honest(workdir):
+    """The same model twice, once with its folds in this process and once on two worker processes."""
     config = load_config("configs/default.yaml", FAST)
-    rows = [e for e in collect_examples(config) if e.split == "train"]
-    args = ([(r.text, r.context) for r in rows], [r.label for r in rows], [r.article_id for r in rows])
-    first = train_model(*args, config, make_fit(config))
-    second = train_model(*args, config, make_fit(config))
+    rows = [asdict(e) for e in collect_examples(config) if e.split == "train"]
+    first, _, _ = train_and_calibrate(config, rows, jobs=1)
+    second, _, _ = train_and_calibrate(config, rows, jobs=2)
     assert first.metrics == second.metrics
-    assert np.array_equal(first.oof_probs, second.oof_probs)
+    assert np.array_equal(first.oof_probs, second.oof_probs) and np.array_equal(first.excerpt_probs, second.excerpt_probs)
+    assert np.array_equal(first.scorer.coef_t, second.scorer.coef_t)
+    assert first.gate is not None and np.array_equal(first.gate.coef_t, second.gate.coef_t)
+    assert first.gate_meta == second.gate_meta and all(np.array_equal(first.gate_oof[a], second.gate_oof[a]) for a in first.gate_oof)
     probe = ["فرضت وزارة الخزانة الأمريكية عقوبات على شبكة لتهريب الكبتاغون"]
     assert np.array_equal(first.scorer.logits(probe), second.scorer.logits(probe))
+    args = ([(r["text"], r["context"]) for r in rows], [r["label"] for r in rows])
     # held-out figures, not training fit: the final model scores its own training data higher
     fitted = first.scorer.logits([u[0] for u in args[0]], [u[1] for u in args[0]]).argmax(axis=1)
     train_acc = np.mean(np.array(first.scorer.classes)[fitted] == np.array(args[1]))
@@ -198,3 +203,20 @@ def test_a_batch_is_decided_as_each_article_alone_ties_and_empty_articles_includ
         best = probs.argmax(axis=1)
         ties += sum(len(set(best[a:b])) > 1 for a, b in zip(starts[:-1], starts[1:]))
     assert ties > 100  # the batches did hold articles with more than one topic to choose between
+
+
+def test_a_fit_does_not_depend_on_how_many_blas_threads_the_machine_offers(workdir):
+    """newton-cg's dense steps summed over 2 OpenBLAS threads moved coefficients by 1e-4; fits are pinned to one."""
+    from threadpoolctl import threadpool_limits
+
+    from train.evaluate import fit_with
+    from train.parallel import map_folds
+
+    config = load_config("configs/default.yaml", FAST)
+    rows = [e for e in collect_examples(config) if e.split == "train"][:1500]
+    task = (make_fit(config), ([(r.text, r.context) for r in rows], [r.label for r in rows], [r.article_id for r in rows]))
+    fitted = []
+    for threads in (1, 2):
+        with threadpool_limits(limits=threads, user_api="blas"):
+            fitted.append(map_folds(fit_with, [task], jobs=1)[0])
+    assert np.array_equal(fitted[0].coef_t, fitted[1].coef_t) and np.array_equal(fitted[0].intercept, fitted[1].intercept)
