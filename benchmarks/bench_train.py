@@ -46,9 +46,12 @@ def fit_scaled(scale: int, rows_path: str, result_path: str) -> None:
     labels = [r["label"] for _ in range(scale) for r in rows]
     if load_config(CONFIG).model.excerpt_view:
         units, labels, _ = with_excerpt_view(units, labels, [""] * len(units))
+    from train.parallel import one_blas_thread
+
     make = linear_pipeline()
     t = time.perf_counter()
-    make().fit(units, labels)
+    with one_blas_thread():  # as `mihwar train` fits (train.parallel)
+        make().fit(units, labels)
     Path(result_path).write_text(str(time.perf_counter() - t))
 
 

@@ -127,7 +127,18 @@ def train(config: Path = ConfigArg, set_: List[str] = SetOpt, tracking_uri: Opti
     from train.train import run_train
 
     cfg = _load(config, set_)
-    summary = run_train(cfg, str(config), tracking_uri, jobs)
+    import signal
+
+    previous = signal.signal(signal.SIGTERM, _terminate)  # a scheduler's stop: handled as Ctrl-C is
+    try:
+        summary = run_train(cfg, str(config), tracking_uri, jobs)
+    except KeyboardInterrupt as exc:  # typer would turn it into a silent exit 130
+        stopped = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        typer.echo(f"{stopped}: training stopped before its summary; its MLflow run is marked FAILED and "
+                   f"{cfg.model_dir} may be incomplete: train again", err=True)
+        raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     for line in summary:
         typer.echo(line)
 
@@ -164,7 +175,8 @@ def promote(
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM during a batch: it stops as on Ctrl-C (journal kept, output lock released), with exit status 143."""
+    """SIGTERM during a batch or a training: it stops as on Ctrl-C (a batch keeps its journal and releases its
+    output lock; a training stops its fold workers), with exit status 143."""
 
 
 def _terminate(signum: int, frame: object) -> None:

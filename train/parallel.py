@@ -36,15 +36,61 @@ def _in_one_thread(fn: Callable[..., Any], args: tuple) -> Any:
         return fn(*args)
 
 
+def _worker_start(parent: int) -> None:
+    """Pool initializer: Ctrl-C is the parent's to handle (no traceback per worker), and the worker dies with it."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(parent)
+
+
+def die_with_parent(parent: int) -> None:
+    """Linux: have the kernel kill this process when ``parent`` ends, however it ends (PR_SET_PDEATHSIG).
+
+    A spawned worker holds both ends of its task queue, so it never sees the queue close:
+    without this, the workers of a killed `mihwar train` lived on, with the terminal's pipes.
+    """
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):  # pragma: no cover - not Linux: the worker exits after its queue is gone
+        return
+    if os.getppid() != parent:  # the parent ended before the request took hold
+        os._exit(1)
+
+
+def _stop(pool: Any) -> None:
+    """Stop a pool now: pending folds cancelled, running ones killed (their results are not wanted)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
 def map_folds(fn: Callable[..., Any], tasks: Sequence[tuple], jobs: int | None) -> list[Any]:
     """``[fn(*t) for t in tasks]``, each with one BLAS thread, on up to ``jobs`` processes (None: every core).
 
-    ``fn`` must be a module-level function and its arguments picklable (joblib's loky
-    workers). One task, or one job, runs here without starting a process.
+    ``fn`` must be a module-level function and its arguments picklable. One task, or one
+    job, runs here without starting a process. The workers are spawned, as `predict.pool`'s
+    are; one whose parent is gone (killed, or stopped by Ctrl-C) is
+    killed by the kernel (`die_with_parent`), instead of living on with the terminal's pipes.
     """
     jobs = min(default_jobs() if jobs is None else max(1, jobs), len(tasks))
     if jobs <= 1:
         return [_in_one_thread(fn, t) for t in tasks]
-    from joblib import Parallel, delayed
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
-    return Parallel(n_jobs=jobs, backend="loky")(delayed(_in_one_thread)(fn, t) for t in tasks)
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start,
+                               initargs=(os.getpid(),))
+    try:
+        futures = [pool.submit(_in_one_thread, fn, t) for t in tasks]
+        results = [f.result() for f in futures]
+    except BaseException:  # Ctrl-C, SIGTERM (as `Terminated`), a failed fold: stop the others now
+        _stop(pool)
+        raise
+    pool.shutdown(wait=True)
+    return results
