@@ -18,6 +18,19 @@ from predict.text import paragraph_hash, segment_article
 SKIP = "skip"  # annotation for a paragraph with nothing to learn from (an attribution line)
 
 
+def jsonl_lines(text: str) -> list[str]:
+    """The lines of a JSONL text, split where JSON Lines splits: at \\n (a \\r before it dropped).
+
+    Not `str.splitlines`: it also splits at U+2028, U+2029, U+0085 and \\x1c-\\x1e, which a
+    JSON string may hold unescaped (`mihwar annotate` writes them as they are), so a row whose
+    text held one was read as two broken rows.
+    """
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
 class PrepareError(ValueError):
     """Raw data and annotations disagree; the message names file and line."""
 
@@ -71,7 +84,7 @@ def read_folder(folder: Path) -> dict[str, Article]:
 def read_jsonl_corpus(path: Path) -> dict[str, Article]:
     """Article id -> article for a JSONL corpus; the title, when present, is the first line."""
     articles = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for n, line in enumerate(jsonl_lines(path.read_text(encoding="utf-8")), start=1):
         if not line.strip():
             continue
         try:
@@ -106,7 +119,7 @@ def read_annotations(path: Path) -> list[Annotation]:
     if not path.is_file():
         raise PrepareError(f"{path}: annotations file not found")
     out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for n, line in enumerate(jsonl_lines(path.read_text(encoding="utf-8")), start=1):
         if not line.strip():
             continue
         try:

@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
+from train.corpus import jsonl_lines
+
 _SLUG = re.compile(r"[^0-9A-Za-z]+")
 
 
@@ -119,7 +121,7 @@ def _table_extras(files: list[str], id_column: str) -> dict[str, dict[str, Any]]
         suffix = Path(f).suffix.lower()
         rows: list[dict[str, Any]] = []
         if suffix == ".jsonl":
-            for line in Path(f).read_text(encoding="utf-8-sig").splitlines():
+            for line in jsonl_lines(Path(f).read_text(encoding="utf-8-sig")):
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from predict.text import paragraph_hash, segment_article
-from train.corpus import Article, read_corpus
+from train.corpus import Article, jsonl_lines, read_corpus
 
 
 @dataclass
@@ -49,7 +49,7 @@ def read_annotation_rows(path: Path) -> list[dict[str, Any]]:
     """Annotation rows as dicts (missing file = no rows yet)."""
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [json.loads(line) for line in jsonl_lines(path.read_text(encoding="utf-8")) if line.strip()]
 
 
 @dataclass

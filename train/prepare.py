@@ -16,7 +16,7 @@ from typing import Any, Iterable, Sequence
 
 from predict.text import paragraphs_or_whole, segment_article
 from train.config import Config, SourceConfig
-from train.corpus import (SKIP, Annotation, Article, PrepareError, corpus_name, read_annotations, read_corpus,
+from train.corpus import (SKIP, Annotation, Article, PrepareError, corpus_name, jsonl_lines, read_annotations, read_corpus,
                           resolve_labels, unlabeled_paragraphs)
 from train.dataset import check_label_coverage
 from train.duplicates import duplicate_groups
@@ -108,7 +108,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise PrepareError(f"{path}: source file not found")
     rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for n, line in enumerate(jsonl_lines(path.read_text(encoding="utf-8")), start=1):
         if line.strip():
             try:
                 rows.append(json.loads(line))

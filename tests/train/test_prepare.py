@@ -129,3 +129,19 @@ def test_an_added_copy_never_displaces_a_corpus_article_from_the_test_split():
         ("2017-01-01-update_ab12", "JA-internationalNews-1-20170101", "added", "ant_labeled")]
     # without the config's order, the smallest id would win and take the story out of the test split
     assert [e.article_id for e in drop_copies([added, ant, other])[0]][0] == "2017-01-01-update_ab12"
+
+
+def test_text_with_unicode_line_separators_goes_through_annotate_and_prepare(workdir):
+    """A JSON string may hold U+2028/U+2029, U+0085 and \\x1c-\\x1e unescaped; `str.splitlines` split rows at them,
+    and an annotated article holding one failed `prepare` with a broken row."""
+    odd = "قال المبعوث الأممي\u2028إن المحادثات حول سوريا\x1cستستأنف\u2029في جنيف\x85الأسبوع المقبل"
+    (workdir / "data/raw/articles/odd_separators.txt").write_text(odd + "\n\nوأضاف أن الوفود وصلت إلى جنيف.\n",
+                                                                encoding="utf-8")
+    proc = mihwar("annotate", "configs/default.yaml", cwd=workdir)
+    rows = [json.loads(line) for line in proc.stdout.split("\n") if line.strip()]
+    assert any("\u2028" in json.dumps(r, ensure_ascii=False) for r in rows)
+    with open(workdir / "data/annotations/paragraphs.jsonl", "a", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps({**r, "label": "other"}, ensure_ascii=False) + "\n")
+    examples = [e for e in collect_examples(load_config("configs/default.yaml")) if e.article_id == "odd_separators"]
+    assert len(examples) == len(rows) and any("\u2028" in e.text for e in examples)
