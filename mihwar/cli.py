@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Callable, List, Optional
 
 import typer
 
@@ -68,6 +68,10 @@ def _known_errors() -> tuple[type[Exception], ...]:
         from train.prepare import PrepareError
 
         errors += [ConfigError, PrepareError]
+    if "train.parallel" in sys.modules:
+        from train.parallel import FoldWorkerLost
+
+        errors.append(FoldWorkerLost)
     if "train.label_studio_api" in sys.modules:
         from train.label_studio_api import LabelStudioError
 
@@ -127,18 +131,9 @@ def train(config: Path = ConfigArg, set_: List[str] = SetOpt, tracking_uri: Opti
     from train.train import run_train
 
     cfg = _load(config, set_)
-    import signal
-
-    previous = signal.signal(signal.SIGTERM, _terminate)  # a scheduler's stop: handled as Ctrl-C is
-    try:
-        summary = run_train(cfg, str(config), tracking_uri, jobs)
-    except KeyboardInterrupt as exc:  # typer would turn it into a silent exit 130
-        stopped = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-        typer.echo(f"{stopped}: training stopped before its summary; its MLflow run is marked FAILED and "
-                   f"{cfg.model_dir} may be incomplete: train again", err=True)
-        raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    summary = _stoppable(lambda: run_train(cfg, str(config), tracking_uri, jobs),
+                         f"training stopped before its summary and its MLflow run is marked FAILED; if it stopped while "
+                         f"saving, {cfg.model_dir} may be incomplete: train again")
     for line in summary:
         typer.echo(line)
 
@@ -149,7 +144,9 @@ def evaluate(config: Path = ConfigArg, set_: List[str] = SetOpt, tracking_uri: O
     """Write metrics, plots and the misclassified table for the trained model."""
     from train.evaluate import run_evaluate
 
-    for line in run_evaluate(_load(config, set_), tracking_uri, jobs):
+    cfg = _load(config, set_)
+    for line in _stoppable(lambda: run_evaluate(cfg, tracking_uri, jobs),
+                           f"evaluation stopped; {cfg.reports_dir} may hold part of its reports: run it again"):
         typer.echo(line)
 
 
@@ -181,6 +178,24 @@ class Terminated(KeyboardInterrupt):
 
 def _terminate(signum: int, frame: object) -> None:
     raise Terminated()
+
+
+def _stoppable(work: Callable[[], Any], after: str) -> Any:
+    """``work()`` with SIGTERM handled as Ctrl-C is: one line ("interrupted: AFTER"), exit 130 or 143, no traceback.
+
+    typer would turn Ctrl-C into a silent exit 130, and SIGTERM would end the process before
+    `train.parallel` could stop its fold workers."""
+    import signal
+
+    previous = signal.signal(signal.SIGTERM, _terminate)  # a scheduler's stop
+    try:
+        return work()
+    except KeyboardInterrupt as exc:
+        stopped = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        typer.echo(f"{stopped}: {after}", err=True)
+        raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _default_workers() -> int:
@@ -449,6 +464,8 @@ def _one_line(exc: Exception) -> str:
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
     where = f" (at {Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno})" if tb else ""
+    if getattr(exc, "where", None):  # raised in a worker process (`train.parallel`), which named the place
+        where = f" (at {exc.where})"
     first = (str(exc).splitlines() or [""])[0]
     return f"unexpected {type(exc).__name__}: {first}{where}; set MIHWAR_DEBUG=1 for the traceback"
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from train import metrics as M
 from train.config import Config
+from train.corpus import jsonl_lines
 
 
 def plot_confusion(matrix: np.ndarray, classes: list[str], path: Path) -> None:
@@ -158,7 +159,7 @@ def run_evaluate(config: Config, tracking_uri: str | None, jobs: int | None = No
     meta, other, threshold = model.meta, config.data.other_label, model.threshold
     cv_dir, out = config.reports_dir / "cv", config.reports_dir
     classes = json.loads((cv_dir / "classes.json").read_text(encoding="utf-8"))
-    rows = [json.loads(line) for line in (cv_dir / "oof.jsonl").read_text(encoding="utf-8").splitlines()]
+    rows = [json.loads(line) for line in jsonl_lines((cv_dir / "oof.jsonl").read_text(encoding="utf-8"))]
     probs = np.array([r["probs"] for r in rows])
     pred = M.decisions(probs, classes, other, threshold)
     y = [r["label"] for r in rows]

@@ -10,17 +10,29 @@ gathered in fold order, so ``--jobs 1`` and ``--jobs N`` train the same model (t
 
 from __future__ import annotations
 
+import math
 import os
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
 
 def default_jobs() -> int:
-    """The cores this process may run on."""
+    """The cores this process may use: its CPU affinity, and a cgroup v2 CPU quota (`docker --cpus`) when lower."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
+        if quota != "max":
+            cores = min(cores, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
+
+
+class FoldWorkerLost(RuntimeError):
+    """A fold's worker process ended without a result: killed from outside, most often for lack of memory."""
 
 
 @contextmanager
@@ -32,8 +44,16 @@ def one_blas_thread() -> Iterator[None]:
 
 
 def _in_one_thread(fn: Callable[..., Any], args: tuple) -> Any:
-    with one_blas_thread():
-        return fn(*args)
+    try:
+        with one_blas_thread():
+            return fn(*args)
+    except Exception as exc:  # a worker's error reaches the parent pickled, its traceback lost: keep where it was raised
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        if tb is not None and not hasattr(exc, "where"):
+            exc.where = f"{os.path.basename(tb.tb_frame.f_code.co_filename)}:{tb.tb_lineno}"
+        raise
 
 
 def _worker_start(parent: int) -> None:
@@ -71,14 +91,15 @@ def _stop(pool: Any) -> None:
 
 
 def map_folds(fn: Callable[..., Any], tasks: Sequence[tuple], jobs: int | None) -> list[Any]:
-    """``[fn(*t) for t in tasks]``, each with one BLAS thread, on up to ``jobs`` processes (None: every core).
+    """``[fn(*t) for t in tasks]``, each with one BLAS thread, on up to ``jobs`` processes (None, or more than
+    the cores: every core).
 
     ``fn`` must be a module-level function and its arguments picklable. One task, or one
     job, runs here without starting a process. The workers are spawned, as `predict.pool`'s
     are; one whose parent is gone (killed, or stopped by Ctrl-C) is
     killed by the kernel (`die_with_parent`), instead of living on with the terminal's pipes.
     """
-    jobs = min(default_jobs() if jobs is None else max(1, jobs), len(tasks))
+    jobs = min(default_jobs() if jobs is None else max(1, jobs), default_jobs(), len(tasks))  # more only adds memory
     if jobs <= 1:
         return [_in_one_thread(fn, t) for t in tasks]
     import multiprocessing
@@ -86,9 +107,16 @@ def map_folds(fn: Callable[..., Any], tasks: Sequence[tuple], jobs: int | None) 
 
     pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start,
                                initargs=(os.getpid(),))
+    from concurrent.futures.process import BrokenProcessPool
+
     try:
         futures = [pool.submit(_in_one_thread, fn, t) for t in tasks]
         results = [f.result() for f in futures]
+    except BrokenProcessPool:
+        _stop(pool)
+        raise FoldWorkerLost(f"a worker process fitting folds ended without its result (killed from outside, most often "
+                             f"by the system for lack of memory: each of the {jobs} workers holds one fold's matrices); "
+                             "run again, with --jobs 1 to use the least memory") from None
     except BaseException:  # Ctrl-C, SIGTERM (as `Terminated`), a failed fold: stop the others now
         _stop(pool)
         raise
