@@ -135,7 +135,7 @@ def train_model(texts: list[tuple[str, str]], labels: list[str], groups: list[st
     reliability = M.reliability_table(all_probs, all_labels, classes)
     summary = summarize(probs, labels, classes, config.data.other_label, threshold, per_fold)
     summary["cv_ece"] = M.expected_calibration_error(reliability)
-    with one_blas_thread():  # like the folds: the same model on any machine
+    with one_blas_thread():  # like the folds: the same model whatever the core count
         scorer = fit(texts, labels, groups)
     return TrainResult(scorer, classes, temperature, threshold, summary, probs, per_fold, curve, reliability,
                        dict(getattr(scorer, "params", {})), excerpt_probs=excerpt_probs)

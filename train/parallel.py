@@ -2,8 +2,9 @@
 
 newton-cg's dense steps go through OpenBLAS, whose sums are split by thread count: the
 same data fitted with 1 and with 2 BLAS threads gave coefficients 1e-4 apart. Pinned to
-one thread, a fit is the same on a 2-core laptop and a 64-core server (same packages),
-and it costs nothing here (the heavy products are scipy's sparse ones, single-threaded).
+one thread, a fit no longer depends on how many cores the machine has (a CPU of another
+type may still get other BLAS kernels, and with them other last digits), and it costs
+nothing here (the heavy products are scipy's sparse ones, single-threaded).
 The cores go to the folds instead: independent fits in separate processes, results
 gathered in fold order, so ``--jobs 1`` and ``--jobs N`` train the same model (tested).
 """
@@ -105,9 +106,10 @@ def map_folds(fn: Callable[..., Any], tasks: Sequence[tuple], jobs: int | None) 
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    from concurrent.futures.process import BrokenProcessPool
+
     pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start,
                                initargs=(os.getpid(),))
-    from concurrent.futures.process import BrokenProcessPool
 
     try:
         futures = [pool.submit(_in_one_thread, fn, t) for t in tasks]

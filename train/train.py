@@ -51,7 +51,7 @@ def train_and_calibrate(config: Config, rows: list[dict[str, Any]],
     the confidence calibration and its reliability table; article metrics join ``result.metrics``.
 
     Folds run on up to ``jobs`` processes (None: every core) and every fit on one BLAS
-    thread (`train.parallel`): the model is the same for any ``jobs`` and any machine.
+    thread (`train.parallel`): the model is the same for any ``jobs`` and any core count.
     """
     with one_blas_thread():
         return _train_and_calibrate(config, rows, jobs)
