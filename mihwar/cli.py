@@ -132,7 +132,7 @@ def train(config: Path = ConfigArg, set_: List[str] = SetOpt, tracking_uri: Opti
 
     cfg = _load(config, set_)
     summary = _stoppable(lambda: run_train(cfg, str(config), tracking_uri, jobs),
-                         f"training stopped before its summary and its MLflow run is marked FAILED; if it stopped while "
+                         f": training stopped before its summary and its MLflow run is marked FAILED; if it stopped while "
                          f"saving, {cfg.model_dir} may be incomplete: train again")
     for line in summary:
         typer.echo(line)
@@ -146,7 +146,7 @@ def evaluate(config: Path = ConfigArg, set_: List[str] = SetOpt, tracking_uri: O
 
     cfg = _load(config, set_)
     for line in _stoppable(lambda: run_evaluate(cfg, tracking_uri, jobs),
-                           f"evaluation stopped; {cfg.reports_dir} may hold part of its reports: run it again"):
+                           f": evaluation stopped; {cfg.reports_dir} may hold part of its reports: run it again"):
         typer.echo(line)
 
 
@@ -181,10 +181,10 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def _stoppable(work: Callable[[], Any], after: str) -> Any:
-    """``work()`` with SIGTERM handled as Ctrl-C is: one line ("interrupted: AFTER"), exit 130 or 143, no traceback.
+    """``work()`` with SIGTERM handled as Ctrl-C is: one line ("interrupted" + AFTER), exit 130 or 143, no traceback.
 
     typer would turn Ctrl-C into a silent exit 130, and SIGTERM would end the process before
-    `train.parallel` could stop its fold workers."""
+    a batch kept its journal or `train.parallel` stopped its fold workers."""
     import signal
 
     previous = signal.signal(signal.SIGTERM, _terminate)  # a scheduler's stop
@@ -192,7 +192,7 @@ def _stoppable(work: Callable[[], Any], after: str) -> Any:
         return work()
     except KeyboardInterrupt as exc:
         stopped = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-        typer.echo(f"{stopped}: {after}", err=True)
+        typer.echo(stopped + after, err=True)
         raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -234,25 +234,17 @@ def predict(
     opts = BatchOptions(output=output, fmt=fmt, paragraphs=paragraphs, explain=explain, resume=resume,
                         text_column=text_column, id_column=id_column, max_chars=max_chars, chunk_size=chunk_size,
                         workers=workers or _default_workers())
-    import signal
-
     from predict.writers import StdoutGone
 
-    previous = signal.signal(signal.SIGTERM, _terminate)  # a scheduler's stop: handled as Ctrl-C is
+    kept = ("" if output == "-" else f"; the rows written so far are kept in {output}.partial: "
+            "the same command with --resume continues where it stopped")
     try:
-        summary = run_batch(inputs, model, opts)
+        summary = _stoppable(lambda: run_batch(inputs, model, opts), kept)
     except StdoutGone:  # `-o - | head`: the reader has what it wanted; no message, as Unix tools do
         import os
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's own flush cannot fail again
         raise typer.Exit(141) from None
-    except KeyboardInterrupt as exc:  # typer would turn it into a silent exit 130
-        stopped = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-        typer.echo(stopped + ("" if output == "-" else f"; the rows written so far are kept in {output}.partial: "
-                              "the same command with --resume continues where it stopped"), err=True)
-        raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     typer.echo(summary.render(), err=True)
     raise typer.Exit(summary.exit_code)
 

@@ -100,7 +100,8 @@ def map_folds(fn: Callable[..., Any], tasks: Sequence[tuple], jobs: int | None) 
     are; one whose parent is gone (killed, or stopped by Ctrl-C) is
     killed by the kernel (`die_with_parent`), instead of living on with the terminal's pipes.
     """
-    jobs = min(default_jobs() if jobs is None else max(1, jobs), default_jobs(), len(tasks))  # more only adds memory
+    cores = default_jobs()
+    jobs = min(cores if jobs is None else max(1, jobs), cores, len(tasks))  # more than the cores only adds memory
     if jobs <= 1:
         return [_in_one_thread(fn, t) for t in tasks]
     import multiprocessing

@@ -222,25 +222,6 @@ def test_a_fit_does_not_depend_on_how_many_blas_threads_the_machine_offers(workd
     assert np.array_equal(fitted[0].coef_t, fitted[1].coef_t) and np.array_equal(fitted[0].intercept, fitted[1].intercept)
 
 
-def _children(pid: int) -> list[int]:
-    from pathlib import Path
-
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        children = (task / "children").read_text().split() if (task / "children").exists() else []
-        found += [int(c) for c in children]
-    return found
-
-
-def _alive(pid: int) -> bool:
-    from pathlib import Path
-
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
 def test_a_stopped_training_leaves_no_fold_worker_behind(workdir, tmp_path, sig):
     """Stopped while its folds run on worker processes, `mihwar train` takes them with it: SIGTERM is handled
@@ -252,6 +233,8 @@ def test_a_stopped_training_leaves_no_fold_worker_behind(workdir, tmp_path, sig)
     import sys
     import time
 
+    import psutil
+
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
     subprocess.run([sys.executable, "-m", "mihwar.cli", "prepare", "configs/default.yaml"], cwd=workdir, env=env, check=True,
                    capture_output=True)
@@ -260,7 +243,7 @@ def test_a_stopped_training_leaves_no_fold_worker_behind(workdir, tmp_path, sig)
                             cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline, workers = time.time() + 120, []
     while time.time() < deadline and proc.poll() is None:
-        workers = [c for c in _children(proc.pid) if "spawn_main" in open(f"/proc/{c}/cmdline").read()]
+        workers = [c for c in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(c.cmdline())]
         if len(workers) == 2:
             break
         time.sleep(0.2)
@@ -272,7 +255,5 @@ def test_a_stopped_training_leaves_no_fold_worker_behind(workdir, tmp_path, sig)
         assert proc.returncode == 143 and "terminated (SIGTERM): training stopped" in err and "Traceback" not in err
     else:
         assert proc.returncode == -signal.SIGKILL
-    deadline = time.time() + 10
-    while time.time() < deadline and any(_alive(w) for w in workers):
-        time.sleep(0.1)
-    assert not any(_alive(w) for w in workers)
+    gone, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive
