@@ -40,13 +40,14 @@ def _unscored_row(model: Any, r: Record, opts: Any) -> dict[str, Any] | None:
     """The row of a record that needs no scoring (an error, or not Arabic); None when it must be scored."""
     if r.error:
         return make_row(r.id, opts, error=r.error)
+    at = f" ({r.where})" if r.where else ""  # a table row with its own id: say where it is, as the readers do
     if is_blank(r.text):
-        return make_row(r.id, opts, error="empty text")
+        return make_row(r.id, opts, error="empty text" + at)
     if len(r.text) > opts.max_chars:
-        return make_row(r.id, opts, error=f"text too long: {len(r.text)} characters > limit {opts.max_chars}")
+        return make_row(r.id, opts, error=f"text too long: {len(r.text)} characters > limit {opts.max_chars}{at}")
     bad = find_invalid(r.text)
     if bad is not None:
-        return make_row(r.id, opts, error=f"text holds invalid Unicode (a lone surrogate) at character {bad}")
+        return make_row(r.id, opts, error=f"text holds invalid Unicode (a lone surrogate) at character {bad}{at}")
     if not has_arabic(r.text):
         return make_row(r.id, opts, label=model.other_label, not_arabic=True)
     return None
@@ -60,7 +61,8 @@ def _scored_rows(model: Any, records: list[Record], opts: Any) -> list[dict[str,
         return [make_row(r.id, opts, prediction=p) for r, p in zip(records, preds)]
     except Exception as exc:  # a model failure on one text must not cost the rest of the batch
         if len(records) == 1:
-            return [make_row(records[0].id, opts, error=f"the model could not label it: {type(exc).__name__}: {exc}")]
+            at = f" ({records[0].where})" if records[0].where else ""
+            return [make_row(records[0].id, opts, error=f"the model could not label it: {type(exc).__name__}: {exc}{at}")]
         return [row for r in records for row in _scored_rows(model, [r], opts)]
 
 

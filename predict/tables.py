@@ -23,6 +23,7 @@ class Record:
     id: str
     text: str | None = None
     error: str | None = None
+    where: str | None = None  # the row's place (FILE:LINE) when its id is not it: named in an error found later
 
 
 DEFAULT_ID_COLUMN = "id"
@@ -48,7 +49,7 @@ def table_record(raw_id: object, text: object, where: str, opts: ReadOptions) ->
     bad = find_invalid(text)
     if bad is not None:
         return Record(rid, error=f"{opts.text_column!r} holds invalid Unicode at character {bad} ({where})")
-    return Record(rid, text)
+    return Record(rid, text, where=None if rid == where else where)
 
 
 def id_text(raw: object) -> str:

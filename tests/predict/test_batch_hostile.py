@@ -325,3 +325,21 @@ def test_ids_and_a_missing_id_column(tmp_path, trained_model_dir):
     assert [r["id"] for r in read_rows(tmp_path / "a.jsonl")] == ['{"x": 1}', "true", "7"] and "note:" not in err
     _, err = predict(trained_model_dir, src, "--output", tmp_path / "b.jsonl", "--id-column", "url", code=0)
     assert f"note: {src}: no 'url' column" in err and read_rows(tmp_path / "b.jsonl")[0]["id"] == f"{src}:1"
+
+
+def test_an_error_found_after_reading_names_the_row_even_when_it_has_an_id(tmp_path, trained_model_dir):
+    """An empty or too long text is found when labeling, after reading: its row still says FILE:LINE, as a
+    reader's error does, so a person can find it in a file of thousands of ids. A row whose id is its place
+    does not repeat it."""
+    jsonl = tmp_path / "in.jsonl"
+    jsonl.write_bytes(line(id="a1", text=SANCTIONS) + line(id="a2", text=" \u0651 \u200c ") + b"\n"
+                      + line(text="\t") + line(id="a5", text=DRUGS * 10) + line(id="a6"))
+    proc, stderr = predict(trained_model_dir, jsonl, "--max-chars", "500", code=3)
+    rows = [json.loads(l) for l in proc.stdout.decode().splitlines()]
+    assert [r["id"] for r in rows] == ["a1", "a2", f"{jsonl}:4", "a5", "a6"]
+    assert rows[0]["error"] is None
+    assert rows[1]["error"] == f"empty text ({jsonl}:2)"
+    assert rows[2]["error"] == "empty text"
+    assert rows[3]["error"] == f"text too long: {len(DRUGS * 10)} characters > limit 500 ({jsonl}:5)"
+    assert rows[4]["error"] == f"no 'text' value ({jsonl}:6)"
+    assert f"a2: empty text ({jsonl}:2)" in stderr  # the summary a person reads names it too
