@@ -198,12 +198,6 @@ def _stoppable(work: Callable[[], Any], after: str) -> Any:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _default_workers() -> int:
-    import os
-
-    return os.cpu_count() or 1
-
-
 @app.command()
 def predict(
     inputs: List[str] = typer.Argument(..., metavar="INPUTS", help="files, folders or - (JSONL on stdin)"),
@@ -219,7 +213,8 @@ def predict(
     id_column: str = typer.Option("id", help="id column of JSONL/CSV/Parquet inputs"),
     max_chars: int = typer.Option(MAX_CHARS, min=1, help="articles longer than this are reported, not labeled"),
     chunk_size: int = typer.Option(256, min=1, help="articles scored per batch"),
-    workers: int = typer.Option(None, min=1, show_default="all cores", help="processes that score in parallel"),
+    workers: int = typer.Option(None, min=1, show_default="all cores",
+                                help="processes that score in parallel (at most the cores this process may use)"),
     tracking_uri: Optional[str] = TrackingOpt,
 ) -> None:
     """Label articles; one output row per input article, errors included.
@@ -233,7 +228,7 @@ def predict(
 
     opts = BatchOptions(output=output, fmt=fmt, paragraphs=paragraphs, explain=explain, resume=resume,
                         text_column=text_column, id_column=id_column, max_chars=max_chars, chunk_size=chunk_size,
-                        workers=workers or _default_workers())
+                        workers=workers or 0)
     from predict.writers import StdoutGone
 
     kept = ("" if output == "-" else f"; the rows written so far are kept in {output}.partial: "

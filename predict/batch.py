@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any, Iterator
@@ -40,13 +40,26 @@ class BatchOptions:
     max_chars: int = MAX_CHARS
     chunk_size: int = 256
     max_file_bytes: int = MAX_FILE_BYTES
-    workers: int = 1
+    workers: int = 1  # 0: every core this process may use
 
 
 def check_options(opts: BatchOptions) -> None:
     for name in ("chunk_size", "max_chars", "workers"):
-        if getattr(opts, name) < 1:
+        if getattr(opts, name) < (0 if name == "workers" else 1):
             raise InputError(f"--{name.replace('_', '-')} {getattr(opts, name)}: must be at least 1")
+
+
+def worker_count(requested: int) -> tuple[int, str | None]:
+    """Processes to score on: ``requested`` (0: all), at most the cores this process may use, and why when fewer.
+
+    More processes than cores only add memory (each loads the model and the compiled loop, about 270 MB)."""
+    from predict.cores import usable_cores
+
+    cores = usable_cores()
+    if requested and requested > cores:
+        return cores, (f"--workers {requested}: {cores} used, the cores this process may use "
+                       "(more would only add memory, about 270 MB each)")
+    return requested or cores, None
 
 
 def batch_header(paths: list[str], model: Any, opts: BatchOptions) -> dict[str, Any]:
@@ -119,6 +132,8 @@ def run_batch(inputs: list[str], model_uri: str | None, opts: BatchOptions) -> S
     from predict.progress import progress_bar
 
     check_options(opts)
+    workers, capped = worker_count(opts.workers)
+    opts = replace(opts, workers=workers)
     fmt = output_format(opts.output, opts.fmt)
     uri = model_uri or default_model_uri()
     model_dir = str(resolve_model_dir(uri))
@@ -127,7 +142,7 @@ def run_batch(inputs: list[str], model_uri: str | None, opts: BatchOptions) -> S
     if out:
         paths = check_output(out, inputs, paths)
     read_opts = ReadOptions(opts.text_column, opts.id_column, opts.max_file_bytes, opts.max_chars)
-    notes = check_tables(paths, read_opts)
+    notes = check_tables(paths, read_opts) + ([capped] if capped else [])
     model = load_model(model_dir)
     writer = _open_writer(opts, fmt, paths, model)
     try:

@@ -11,25 +11,16 @@ gathered in fold order, so ``--jobs 1`` and ``--jobs N`` train the same model (t
 
 from __future__ import annotations
 
-import math
 import os
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
 
 def default_jobs() -> int:
-    """The cores this process may use: its CPU affinity, and a cgroup v2 CPU quota (`docker --cpus`) when lower."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    try:
-        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
-        if quota != "max":
-            cores = min(cores, math.ceil(int(quota) / int(period)))
-    except (OSError, ValueError):
-        pass
-    return max(1, cores)
+    """The cores this process may use (`predict.cores.usable_cores`): ``--jobs``' default and cap."""
+    from predict.cores import usable_cores
+
+    return usable_cores()
 
 
 class FoldWorkerLost(RuntimeError):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from predict.cores import usable_cores
 from tests.conftest import ROOT
 
 SANCTIONS = "أعلنت وزارة الخزانة الأمريكية فرض عقوبات جديدة بموجب قانون قيصر على رجال أعمال مرتبطين بالنظام السوري."
@@ -179,6 +180,7 @@ def test_resume_checks_inputs_options_and_model_version_and_counts_the_whole_out
     assert f"model: {trained_model_dir} (model id {meta['model']['identity']})" in proc.stderr
 
 
+@pytest.mark.skipif(usable_cores() < 2, reason="--workers is capped at the cores: one core gives no pool to compare")
 def test_workers_give_the_same_rows_in_the_same_order(tmp_path, trained_model_dir):
     """Issue 13 item 3: --workers 2 (a process pool, each worker loading the model once) == --workers 1."""
     src = tmp_path / "a.jsonl"
@@ -193,6 +195,23 @@ def test_workers_give_the_same_rows_in_the_same_order(tmp_path, trained_model_di
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
     assert [r["id"] for r in read_rows(tmp_path / "w2.jsonl")] == [f"r{i}" for i in range(120)]
+
+
+@pytest.mark.skipif(shutil.which("taskset") is None, reason="needs taskset (util-linux)")
+def test_more_workers_than_cores_are_capped_and_said(tmp_path, trained_model_dir):
+    """`--workers 64` on a machine (or a container, or a `taskset`) with fewer cores starts as many workers as it
+    may use, each of which would load the model (about 270 MB), and says so; the rows are those of one worker."""
+    src = tmp_path / "a.jsonl"
+    src.write_bytes(b"".join(line(id=f"r{i}", text=(SANCTIONS, DRUGS)[i % 2]) for i in range(40)))
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.run(["taskset", "-c", "0", *CLI, str(src), "--output", str(out), "--model", str(trained_model_dir),
+                           "--chunk-size", "4", "--workers", "64"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "note: --workers 64: 1 used, the cores this process may use" in proc.stderr
+    proc = subprocess.run(["taskset", "-c", "0", *CLI, str(src), "--output", str(tmp_path / "one.jsonl"), "--model",
+                           str(trained_model_dir), "--workers", "1"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "--workers" not in proc.stderr  # no note when the request fits
+    assert out.read_bytes() == (tmp_path / "one.jsonl").read_bytes() and len(read_rows(out)) == 40
 
 
 def test_compiled_loop_labels_a_run_exactly_as_numpy_does(tmp_path, trained_model_dir):
