@@ -63,11 +63,11 @@ def create_app(settings: Settings, model: TopicModel | None = None) -> FastAPI:
         if not secrets.compare_digest(given, settings.api_token.encode("utf-8")):
             raise StarletteHTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
-    @app.get("/healthz", summary="The process is alive")
+    @app.api_route("/healthz", methods=["GET", "HEAD"], summary="The process is alive")  # HEAD: load balancers' probes
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="The model is loaded")
+    @app.api_route("/readyz", methods=["GET", "HEAD"], summary="The model is loaded")
     async def readyz() -> dict[str, str]:
         return {"status": "ready"}  # the model is loaded before the server listens
 

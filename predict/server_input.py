@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 MAX_PROBLEMS = 3
 MAX_MESSAGE = 160
+KNOWN_REQUEST = "a request has text (or articles), and optionally id, paragraphs, explain"
+KNOWN_ARTICLE = "an article has text, and optionally id"
 
 
 class ClientError(Exception):
@@ -35,12 +37,16 @@ Text = Annotated[str, AfterValidator(_valid_unicode)]
 
 
 class ArticleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not silently ignored
+
     id: Text | None = Field(default=None, description="your id; echoed back (default: the article's position)")
     text: Text = Field(description="the article, raw text; paragraphs separated by newlines")
 
 
 class ClassifyRequest(BaseModel):
     """One article (`text`, optional `id`) or a batch (`articles`)."""
+
+    model_config = ConfigDict(extra="forbid")  # `"paragraph": true` must not quietly give no paragraphs
 
     text: Text | None = None
     id: Text | None = None
@@ -83,7 +89,10 @@ def describe(errors: list[dict[str, Any]], total: int) -> str:
     parts = []
     for e in errors[:MAX_PROBLEMS]:
         where = ".".join(["body", *(str(p)[:40] for p in e["loc"])])
-        parts.append(f"{where}: {_short(e['msg'].removeprefix('Value error, '))}")
+        message = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            message = "unknown field; " + (KNOWN_ARTICLE if len(e["loc"]) > 1 else KNOWN_REQUEST)
+        parts.append(f"{where}: {_short(message)}")
     more = f" (and {total - MAX_PROBLEMS} more)" if total > MAX_PROBLEMS else ""
     return "invalid request: " + "; ".join(parts) + more
 

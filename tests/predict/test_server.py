@@ -53,6 +53,26 @@ def test_health_ready_and_model_info(server):
     assert 0 <= info["threshold"] <= 1 and "cv_macro_f1" in info["metrics"]
 
 
+def test_probes_answer_head_too(server):
+    """Load balancers and uptime monitors often probe with HEAD: 200 and no body, not 405."""
+    for path in ("/healthz", "/readyz"):
+        r = httpx.head(server + path)
+        assert r.status_code == 200 and r.content == b"", path
+
+
+def test_a_misspelt_field_is_an_error_not_ignored(server):
+    """`"paragraph": true` used to be ignored, so the client got no paragraphs and no hint why."""
+    r = httpx.post(server + "/v1/classify", json={"text": DRUGS, "paragraph": True})
+    assert r.status_code == 422 and r.json() == {"error": "invalid request: body.paragraph: unknown field; a request has "
+                                                          "text (or articles), and optionally id, paragraphs, explain"}
+    r = httpx.post(server + "/v1/classify", json={"articles": [{"text": DRUGS}, {"txt": DRUGS, "ID": "b"}]})
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert "body.articles.1.txt: unknown field; an article has text, and optionally id" in error
+    assert "body.articles.1.ID: unknown field" in error and "body.articles.1.text: Field required" in error
+    assert DRUGS not in error  # errors never echo the client's text
+
+
 def test_classify_one_article_and_a_batch(server):
     one = httpx.post(server + "/v1/classify", json={"id": "a1", "text": SANCTIONS, "paragraphs": True, "explain": True}).json()
     [row] = one["results"]
