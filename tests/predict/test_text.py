@@ -166,3 +166,34 @@ def test_is_blank_and_find_invalid_equal_their_definitions():
         assert not is_blank(text) or normalize_arabic(text) == "", ascii(text)  # blank: nothing left to label
         surrogate = re.search("[\ud800-\udfff]", text)
         assert find_invalid(text) == (surrogate.start() if surrogate else None), ascii(text)
+
+
+def test_nfkc_equals_unicodedata_on_strings_built_to_break_it():
+    """`nfkc` writes a no-break space or an ellipsis as its decomposition before checking: the same result as
+    ``unicodedata.normalize("NFKC", ...)`` whatever surrounds them (combining marks after them, Arabic
+    presentation forms, hamza that composes with alef, other compatibility characters, astral letters)."""
+    import unicodedata
+
+    from predict.text import PLAIN_DECOMPOSITIONS, nfkc
+
+    for char, decomposed in PLAIN_DECOMPOSITIONS:
+        assert unicodedata.normalize("NFKD", char) == decomposed and not unicodedata.is_normalized("NFKC", char)
+    alphabet = ["\xa0", "\u2026", " ", ".", "a", "e", "\u0301", "\u0308", "\u0327", "\u0627", "\u0654", "\u0655",
+                "\u0653", "\u064b", "\u0651", "\u0670", "\ufe8d", "\ufe83", "\ufefb", "\ufdf2", "\u2460", "\ufb01",
+                "\u00bd", "\u1e9b", "\u0cca", "\u1100", "\u1161", "\u11a8", "\U0001d400", "\u2002", "\u3000", "\u00b4"]
+    rng = random.Random(11)
+    for _ in range(20000):
+        s = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        assert nfkc(s) == unicodedata.normalize("NFKC", s), ascii(s)
+
+
+def test_nfkc_equals_unicodedata_on_every_shipped_article():
+    import unicodedata
+
+    from predict.text import nfkc
+    from tests.predict.shipped_text import raw_articles, raw_lines
+
+    texts = [*raw_lines(), *raw_articles()]
+    assert sum("\xa0" in t for t in texts) > 100  # the case the shortcut is for
+    for text in texts:
+        assert nfkc(text) == unicodedata.normalize("NFKC", text), text[:80]
