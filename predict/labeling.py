@@ -36,11 +36,16 @@ def make_row(rid: str, opts: Any, *, label: str | None = None, confidence: float
     return row
 
 
+def _place(r: Record) -> str:
+    """`` (FILE:LINE)`` for a table row with its own id, as the readers name a row in their errors; else nothing."""
+    return f" ({r.where})" if r.where else ""
+
+
 def _unscored_row(model: Any, r: Record, opts: Any) -> dict[str, Any] | None:
     """The row of a record that needs no scoring (an error, or not Arabic); None when it must be scored."""
     if r.error:
         return make_row(r.id, opts, error=r.error)
-    at = f" ({r.where})" if r.where else ""  # a table row with its own id: say where it is, as the readers do
+    at = _place(r)
     if is_blank(r.text):
         return make_row(r.id, opts, error="empty text" + at)
     if len(r.text) > opts.max_chars:
@@ -61,8 +66,8 @@ def _scored_rows(model: Any, records: list[Record], opts: Any) -> list[dict[str,
         return [make_row(r.id, opts, prediction=p) for r, p in zip(records, preds)]
     except Exception as exc:  # a model failure on one text must not cost the rest of the batch
         if len(records) == 1:
-            at = f" ({records[0].where})" if records[0].where else ""
-            return [make_row(records[0].id, opts, error=f"the model could not label it: {type(exc).__name__}: {exc}{at}")]
+            return [make_row(records[0].id, opts,
+                             error=f"the model could not label it: {type(exc).__name__}: {exc}{_place(records[0])}")]
         return [row for r in records for row in _scored_rows(model, [r], opts)]
 
 
