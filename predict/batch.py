@@ -57,7 +57,7 @@ def worker_count(requested: int) -> tuple[int, str | None]:
 
     cores = usable_cores()
     if requested and requested > cores:
-        return cores, (f"--workers {requested}: {cores} used, the cores this process may use "
+        return cores, (f"--workers {requested}: at most {cores}, the cores this process may use "
                        "(more would only add memory, about 270 MB each)")
     return requested or cores, None
 

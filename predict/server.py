@@ -88,7 +88,7 @@ def create_app(settings: Settings, model: TopicModel | None = None) -> FastAPI:
                             else gate.run(classify_body, model, settings, body))
         return Response(answer, media_type="application/json")
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 

@@ -7,6 +7,7 @@ Nothing here echoes the client's input back: an error names where the problem is
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -15,6 +16,7 @@ MAX_PROBLEMS = 3
 MAX_MESSAGE = 160
 KNOWN_REQUEST = "a request has text (or articles), and optionally id, paragraphs, explain"
 KNOWN_ARTICLE = "an article has text, and optionally id"
+PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,39}")
 
 
 class ClientError(Exception):
@@ -92,9 +94,30 @@ def describe(errors: list[dict[str, Any]], total: int) -> str:
         message = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             message = "unknown field; " + (KNOWN_ARTICLE if len(e["loc"]) > 1 else KNOWN_REQUEST)
+            if not PLAIN_NAME.fullmatch(str(e["loc"][-1])):  # a name is the client's input too: only a plain one is shown
+                where = ".".join(["body", *(str(p) for p in e["loc"][:-1])])
+                message = "an unknown field (its name is not shown: not a plain name); " + message.split("; ", 1)[1]
         parts.append(f"{where}: {_short(message)}")
     more = f" (and {total - MAX_PROBLEMS} more)" if total > MAX_PROBLEMS else ""
     return "invalid request: " + "; ".join(parts) + more
+
+
+def _check_field_names(data: Any) -> None:
+    """A field name with a lone surrogate (``"\\ud800"`` in JSON) is named as such, not as an unreadable body."""
+    objects = [("body", data)]
+    if isinstance(data, dict) and isinstance(data.get("articles"), list):
+        objects += [(f"body.articles.{i}", a) for i, a in enumerate(data["articles"])]
+    for where, obj in objects:
+        if isinstance(obj, dict) and any(not _valid_name(k) for k in obj):
+            raise ClientError(422, f"invalid request: {where}: a field name holds invalid Unicode (a lone surrogate)")
+
+
+def _valid_name(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_classify(body: bytes, max_articles: int, max_chars: int) -> ClassifyRequest:
@@ -103,6 +126,7 @@ def parse_classify(body: bytes, max_articles: int, max_chars: int) -> ClassifyRe
     articles = data.get("articles") if isinstance(data, dict) else None
     if isinstance(articles, list) and len(articles) > max_articles:
         raise ClientError(413, f"articles: {len(articles)} in one request, limit {max_articles}")
+    _check_field_names(data)
     try:
         request = ClassifyRequest.model_validate(data)
     except ValidationError as exc:

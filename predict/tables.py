@@ -39,8 +39,9 @@ class ReadOptions:
 
 def table_record(raw_id: object, text: object, where: str, opts: ReadOptions) -> Record:
     """A row's record: its id (or its place), and its text or why it has none."""
-    rid = where if raw_id is None or raw_id == "" else id_text(raw_id)
-    if find_invalid(rid) is not None:
+    given = raw_id is not None and raw_id != ""
+    rid = id_text(raw_id) if given else where
+    if given and find_invalid(rid) is not None:  # a place may hold a surrogate escape: a file name that is not UTF-8
         return Record(safe_text(rid), error=f"id holds invalid Unicode (a lone surrogate) ({where})")
     if text is None or (isinstance(text, float) and text != text):
         return Record(rid, error=f"no {opts.text_column!r} value ({where})")

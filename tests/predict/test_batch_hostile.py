@@ -343,3 +343,17 @@ def test_an_error_found_after_reading_names_the_row_even_when_it_has_an_id(tmp_p
     assert rows[3]["error"] == f"text too long: {len(DRUGS * 10)} characters > limit 500 ({jsonl}:5)"
     assert rows[4]["error"] == f"no 'text' value ({jsonl}:6)"
     assert f"a2: empty text ({jsonl}:2)" in stderr  # the summary a person reads names it too
+
+
+def test_rows_without_an_id_in_a_file_whose_name_is_not_utf8_are_labeled(tmp_path, trained_model_dir):
+    """A row without an id is named by its place, FILE:LINE; a Latin-1 file name (a surrogate escape in Python)
+    made every such row an "id holds invalid Unicode" error, and the batch labeled nothing (exit 4)."""
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / os.fsdecode(b"n\xe9ws.jsonl")).write_bytes(line(text=SANCTIONS) + line(id="own", text=DRUGS)
+                                                    + b'{"id": "x\\ud800", "text": "' + DRUGS.encode() + b'"}\n')
+    proc, _ = predict(trained_model_dir, d, code=3)
+    first, second, bad = [json.loads(l) for l in proc.stdout.decode().splitlines()]
+    assert first["error"] is None and first["label"] and first["id"].endswith("ws.jsonl:1")
+    assert second["error"] is None and second["id"] == "own"
+    assert bad["error"].startswith("id holds invalid Unicode")  # an id the row gives is still checked

@@ -207,7 +207,7 @@ def test_more_workers_than_cores_are_capped_and_said(tmp_path, trained_model_dir
     proc = subprocess.run(["taskset", "-c", "0", *CLI, str(src), "--output", str(out), "--model", str(trained_model_dir),
                            "--chunk-size", "4", "--workers", "64"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
-    assert "note: --workers 64: 1 used, the cores this process may use" in proc.stderr
+    assert "note: --workers 64: at most 1, the cores this process may use" in proc.stderr
     proc = subprocess.run(["taskset", "-c", "0", *CLI, str(src), "--output", str(tmp_path / "one.jsonl"), "--model",
                            str(trained_model_dir), "--workers", "1"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "--workers" not in proc.stderr  # no note when the request fits

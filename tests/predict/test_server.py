@@ -55,7 +55,7 @@ def test_health_ready_and_model_info(server):
 
 def test_probes_answer_head_too(server):
     """Load balancers and uptime monitors often probe with HEAD: 200 and no body, not 405."""
-    for path in ("/healthz", "/readyz"):
+    for path in ("/healthz", "/readyz", "/"):
         r = httpx.head(server + path)
         assert r.status_code == 200 and r.content == b"", path
 
@@ -71,6 +71,16 @@ def test_a_misspelt_field_is_an_error_not_ignored(server):
     assert "body.articles.1.txt: unknown field; an article has text, and optionally id" in error
     assert "body.articles.1.ID: unknown field" in error and "body.articles.1.text: Field required" in error
     assert DRUGS not in error  # errors never echo the client's text
+    for odd in ("a\nb\u202e", "articles.0.text", "x" * 41, "\u0646\u0635"):  # control, a path, long, Arabic
+        r = httpx.post(server + "/v1/classify", json={"text": DRUGS, odd: 1})
+        assert r.status_code == 422 and r.json() == {"error": "invalid request: body: an unknown field (its name is not "
+                                                              "shown: not a plain name); a request has text (or articles), "
+                                                              "and optionally id, paragraphs, explain"}, odd
+    for body, where in ((b'{"text": "x", "\\ud800": 1}', "body"),
+                        (b'{"articles": [{"text": "x"}, {"text": "y", "\\udfff": 1}]}', "body.articles.1")):
+        r = httpx.post(server + "/v1/classify", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 422 and r.json() == {
+            "error": f"invalid request: {where}: a field name holds invalid Unicode (a lone surrogate)"}
 
 
 def test_classify_one_article_and_a_batch(server):
