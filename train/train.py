@@ -70,7 +70,7 @@ def _train_and_calibrate(config: Config, rows: list[dict[str, Any]], jobs: int |
         from train.gate import scope_gate
 
         result.gate, result.gate_meta, result.gate_oof = scope_gate(config, rows, result.oof_probs, result.classes,
-                                                                    result.threshold, share, jobs)
+                                                                    result.threshold, share, jobs, result.excerpt_probs)
         if result.gate_meta is not None:
             _, without, _ = article_cv(result.oof_probs, rows, result.classes, other, result.threshold, share)
             result.metrics.update({k.replace("cv_article_", "cv_article_without_gate_"): v for k, v in without.items()

@@ -12,6 +12,7 @@ import pytest
 from predict.artifact import ModelNotFoundError, load_model
 from predict.model import gate_label
 from tests.conftest import ROOT
+from train.metrics import classification_metrics
 from train.gate import (
     GATE_THRESHOLDS,
     IN_SCOPE,
@@ -57,6 +58,29 @@ def test_the_threshold_follows_the_out_of_fold_articles():
     # a topic that is not gated is never vetoed, whatever its gate score
     t, score = choose_gate([_decided(gold, pred)], oof, ["diplomacy"], CLASSES, "other")
     assert t == max(GATE_THRESHOLDS)  # no threshold changes anything: the tie goes to the stricter gate
+
+
+def test_the_stricter_threshold_wins_when_the_data_cannot_tell_them_apart():
+    """The one-standard-error rule: 0.3 is best by one article of 200, well within the standard error, so a
+    stricter threshold (which also vetoes the off-axis articles the gate scores 0.35) is taken; when the
+    stricter threshold costs many in-scope articles, it is not."""
+    rng = np.random.default_rng(3)
+    n_in, n_off = 120, 80
+    gold = ["counter_isis"] * n_in + ["other"] * n_off
+    pred = ["counter_isis"] * (n_in + n_off)
+    gate = np.concatenate([rng.uniform(0.65, 1.0, n_in), rng.uniform(0.0, 0.15, n_off - 6), [0.35] * 6])
+    gate_close = gate.copy()
+    gate_close[:7] = 0.35  # 7 in-scope articles beside the 6 off-axis ones: 0.3 is best, by one article
+    decided = [_decided(gold, pred)]
+    scores = {t: classification_metrics(gold, [gate_label(p, g, ["counter_isis"], t, "other") for p, g in
+                                               zip(pred, gate_close)], CLASSES)["macro_f1"] for t in (0.3, 0.4)}
+    assert 0 < scores[0.3] - scores[0.4] < 0.01
+    t, score = choose_gate(decided, gate_close[None, :], ["counter_isis"], CLASSES, "other")
+    assert t >= 0.4 and score == round(scores[0.4], 3)
+    gate_far = gate.copy()
+    gate_far[:30] = 0.35  # 30 in-scope articles there: a stricter gate costs a quarter of the topic
+    t, score = choose_gate([_decided(gold, pred)], gate_far[None, :], ["counter_isis"], CLASSES, "other")
+    assert t == 0.3
 
 
 def test_the_exported_gate_computes_what_the_pipeline_computes(tmp_path, monkeypatch):
@@ -121,3 +145,38 @@ def test_training_reports_the_gate_beside_the_model_without_it(trained_model_dir
         key = f"cv_article_false_topic_rate.{family}"
         if key in m:
             assert m[key] <= m[f"cv_article_without_gate_false_topic_rate.{family}"] + 1e-12
+
+
+def test_a_stricter_gate_that_costs_excerpts_is_not_taken():
+    """The gate acts on an excerpt as on an article: with each article's paragraph also scored alone, a stricter
+    threshold that the articles cannot tell apart but that vetoes a third of the in-scope excerpts is not taken."""
+    from train.gate import Excerpts
+
+    rng = np.random.default_rng(3)
+    n_in, n_off = 120, 80
+    gold = ["counter_isis"] * n_in + ["other"] * n_off
+    pred = ["counter_isis"] * (n_in + n_off)
+    gate = np.concatenate([rng.uniform(0.65, 1.0, n_in), rng.uniform(0.0, 0.15, n_off - 6), [0.35] * 6])
+    gate[:7] = 0.35  # as in the test above: on articles alone, a stricter threshold is taken
+    decided = [_decided(gold, pred)]
+    assert choose_gate(decided, gate[None, :], ["counter_isis"], CLASSES, "other")[0] >= 0.4
+    alone = gate.copy()
+    alone[7:47] = 0.35  # 40 in-scope paragraphs read alone look less in scope than their articles
+    excerpts = Excerpts([pred], alone[None, :], gold, list(range(n_in + n_off)))
+    t, score = choose_gate(decided, gate[None, :], ["counter_isis"], CLASSES, "other", excerpts=excerpts)
+    assert t == 0.3
+
+
+def test_the_gate_choice_scores_articles_as_the_reported_metrics_do():
+    """`choose_gate`'s fast macro-F1 (a confusion matrix per resample) equals `classification_metrics`."""
+    from train.gate import _mean_macro_f1
+
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        n = int(rng.integers(1, 60))
+        gold, pred = rng.integers(0, 5, (2, n)), rng.integers(0, 5, (2, n))
+        gold[:, : n // 2] = rng.integers(1, 3, (2, n // 2))  # classes missing from the gold labels, too
+        pick = rng.integers(0, n, n)
+        expected = np.mean([classification_metrics([CLASSES[i] for i in g[pick]], [CLASSES[i] for i in p[pick]],
+                                                   CLASSES)["macro_f1"] for g, p in zip(gold, pred)])
+        assert abs(_mean_macro_f1(gold, pred, pick, len(CLASSES)) - expected) < 1e-12
