@@ -130,21 +130,21 @@ def choose_gate(decided: list[list[dict[str, Any]]], oof: np.ndarray, topics: li
             groups.setdefault(a, []).append(j)
         members = [np.asarray(groups.get(a, []), dtype=np.int64) for a in range(gold.shape[1])]
 
-    def score_of(t: float, pick: np.ndarray) -> float:
-        articles = _mean_macro_f1(gold, preds[t], pick, k)
-        if excerpts is None:
-            return articles
-        rows = np.concatenate([members[a] for a in pick]) if len(pick) else np.zeros(0, np.int64)
-        return (articles + _mean_macro_f1(x_gold, x_preds[t], rows, k)) / 2
+    def with_rows(pick: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A sample of articles, and their paragraphs."""
+        return pick, (np.concatenate([members[a] for a in pick]) if len(pick) else np.zeros(0, np.int64))
 
-    everything = np.arange(gold.shape[1])
-    score = {t: round(score_of(t, everything), 3) for t in GATE_THRESHOLDS}
+    def score_of(t: float, sample: tuple[np.ndarray, np.ndarray]) -> float:
+        articles = _mean_macro_f1(gold, preds[t], sample[0], k)
+        return articles if excerpts is None else (articles + _mean_macro_f1(x_gold, x_preds[t], sample[1], k)) / 2
+
+    score = {t: round(score_of(t, with_rows(np.arange(gold.shape[1]))), 3) for t in GATE_THRESHOLDS}
     best = max(GATE_THRESHOLDS, key=lambda t: (score[t], t))
     rng = np.random.default_rng(seed)
-    picks = [rng.integers(0, gold.shape[1], gold.shape[1]) for _ in range(GATE_BOOTSTRAP)] if gold.shape[1] else []
+    samples = [with_rows(rng.integers(0, gold.shape[1], gold.shape[1])) for _ in range(GATE_BOOTSTRAP)] if gold.shape[1] else []
     chosen = best
     for t in GATE_THRESHOLDS:
-        if t > best and picks and score[best] - score[t] <= float(np.std([score_of(best, p) - score_of(t, p) for p in picks])):
+        if t > best and samples and score[best] - score[t] <= float(np.std([score_of(best, x) - score_of(t, x) for x in samples])):
             chosen = t
     return chosen, score[chosen]
 
