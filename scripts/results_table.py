@@ -52,6 +52,10 @@ if "cv_excerpt_macro_f1" in cv:
     cv_rows(cv, "cv_excerpt_", ("excerpts (each held-out paragraph alone, no gate): macro-F1 (5 classes)",
                                 "excerpts: recall drugs / counter_isis / sanctions / diplomacy",
                                 "excerpts: out-of-scope paragraphs given a topic"))
+if "cv_gated_excerpt_macro_f1" in cv:
+    cv_rows(cv, "cv_gated_excerpt_", ("excerpts with the scope gate, as labeling applies it: macro-F1 (5 classes)",
+                                      "excerpts with the gate: recall drugs / counter_isis / sanctions / diplomacy",
+                                      "excerpts with the gate: out-of-scope paragraphs given a topic"))
 print(f"| article confidence ECE | {art['ece']:.3f} |")
 seeds = m["seed_articles"]
 print(f"| seed articles right (final model / out of fold) | {seeds['final_model_right']}/{seeds['n']} / "

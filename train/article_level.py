@@ -132,28 +132,40 @@ def article_cv(oof_probs: np.ndarray, rows: list[dict[str, Any]], classes: list[
 
 
 def excerpt_cv(excerpt_probs: np.ndarray, rows: list[dict[str, Any]], classes: list[str], other: str | None,
-               threshold: float) -> dict[str, float]:
+               threshold: float, gate: tuple[dict[str, Any], np.ndarray] | None = None) -> dict[str, float]:
     """Grouped CV of short excerpts: every held-out paragraph labeled alone, as an article of one paragraph
-    (its gold label is its own), without the scope gate. Mean over repeats, per topic and per family."""
+    (its gold label is its own), without the scope gate (``cv_excerpt_*``); and with ``gate`` (its
+    ``meta["scope_gate"]`` and each paragraph's held-out P(in scope) scored alone, per repeat) as labeling
+    applies it (``cv_gated_excerpt_*``). Mean over repeats, per topic and per family."""
+    from predict.model import gate_label
     from train import metrics as M
 
     gold = [r["label"] for r in rows]
     families = {f: [i for i, r in enumerate(rows) if r.get("family") == f]
                 for f in sorted({r.get("family", "in_scope") for r in rows} - {"in_scope"})}
     metrics: dict[str, list[float]] = defaultdict(list)
-    for probs in excerpt_probs:
-        pred = M.decisions(probs, classes, other, threshold)
+
+    def add(prefix: str, pred: list[str]) -> None:
         m = M.classification_metrics(gold, pred, classes)
-        metrics["excerpt_macro_f1"].append(m["macro_f1"])
+        metrics[f"{prefix}macro_f1"].append(m["macro_f1"])
         for c in classes:
             if c != other and c in gold:
-                metrics[f"excerpt_recall.{c}"].append(m[f"recall.{c}"])
+                metrics[f"{prefix}recall.{c}"].append(m[f"recall.{c}"])
         for family, idx in families.items():
             rate = M.false_topic_rate([gold[i] for i in idx], [pred[i] for i in idx], other)
             if rate is not None:
-                metrics[f"excerpt_false_topic_rate.{family}"].append(rate)
+                metrics[f"{prefix}false_topic_rate.{family}"].append(rate)
+
+    for r, probs in enumerate(excerpt_probs):
+        pred = M.decisions(probs, classes, other, threshold)
+        add("excerpt_", pred)
+        if gate is not None and r < len(gate[1]):
+            meta, alone = gate
+            add("gated_excerpt_", [gate_label(d, p, meta["topics"], meta["threshold"], other) for d, p in zip(pred, alone[r])])
     summary = {f"cv_{k}": float(np.mean(v)) for k, v in metrics.items()}
-    summary["cv_excerpt_macro_f1_std"] = float(np.std(metrics["excerpt_macro_f1"]))
+    for prefix in ("excerpt_", "gated_excerpt_"):
+        if metrics[f"{prefix}macro_f1"]:
+            summary[f"cv_{prefix}macro_f1_std"] = float(np.std(metrics[f"{prefix}macro_f1"]))
     return summary
 
 

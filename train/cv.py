@@ -44,6 +44,7 @@ class TrainResult:
     gate_meta: dict[str, Any] | None = None  # meta["scope_gate"]
     gate_oof: dict[str, np.ndarray] | None = None  # article id -> held-out P(in scope) per repeat
     excerpt_probs: np.ndarray | None = None  # like oof_probs, each paragraph scored alone (its own article)
+    gate_excerpt_oof: np.ndarray | None = None  # (n_repeats, n_examples): held-out P(in scope) of each paragraph alone
 
 
 def grouped_folds(labels: Sequence[str], groups: Sequence[str], n_splits: int, n_repeats: int, seed: int) -> list[Fold]:

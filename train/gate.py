@@ -165,8 +165,9 @@ def _mean_macro_f1(gold: np.ndarray, pred: np.ndarray, pick: np.ndarray, k: int)
 
 def scope_gate(config: Config, rows: list[dict[str, Any]], oof_probs: np.ndarray, classes: list[str], threshold: float,
                min_topic_share: float, jobs: int | None = 1, excerpt_probs: np.ndarray | None = None,
-               ) -> tuple[LinearScorer | None, dict[str, Any] | None, dict[str, np.ndarray] | None]:
-    """The gate of a training set: scorer, its ``meta["scope_gate"]`` and its out-of-fold P(in scope) per article.
+               ) -> tuple[LinearScorer | None, dict[str, Any] | None, dict[str, np.ndarray] | None, np.ndarray | None]:
+    """The gate of a training set: scorer, its ``meta["scope_gate"]``, its out-of-fold P(in scope) per article, and
+    that of each row's paragraph scored alone (per repeat, in row order).
 
     ``oof_probs`` are the paragraph model's held-out probabilities (per repeat), ``excerpt_probs`` those of each
     paragraph scored alone; the gate's threshold is chosen on what its veto does to them (`choose_gate`). None
@@ -179,10 +180,10 @@ def scope_gate(config: Config, rows: list[dict[str, Any]], oof_probs: np.ndarray
     ids, texts, gold = [a["article_id"] for a in articles], [a["text"] for a in articles], [a["gold"] for a in articles]
     topics = gated_topics(gold, config.data.labels, config.scope_gate.min_articles)
     if not topics:
-        return None, None, None
+        return None, None, None, None
     in_scope = [g != other for g in gold]
     if min(sum(in_scope), len(in_scope) - sum(in_scope)) < MIN_SIDE:
-        return None, None, None  # too few articles on one side to fit a gate, or to hold any out
+        return None, None, None, None  # too few articles on one side to fit a gate, or to hold any out
     position = {a: i for i, a in enumerate(ids)}
     oof, alone = gate_oof(texts, in_scope, config, jobs, [(position[r["article_id"]], r["text"]) for r in rows])
     if config.scope_gate.threshold is not None:
@@ -199,4 +200,4 @@ def scope_gate(config: Config, rows: list[dict[str, Any]], oof_probs: np.ndarray
     meta = {"topics": topics, "threshold": chosen, "in_scope": IN_SCOPE, "C": config.scope_gate.C,
             "oof_score": score, "oof_criterion": "mean of the article and excerpt macro-F1" if excerpt_probs is not None
             else "article macro-F1", "articles": {"in_scope": int(sum(in_scope)), "other": len(in_scope) - int(sum(in_scope))}}
-    return fit_gate(texts, in_scope, config), meta, {a: oof[:, i] for i, a in enumerate(ids)}
+    return fit_gate(texts, in_scope, config), meta, {a: oof[:, i] for i, a in enumerate(ids)}, alone

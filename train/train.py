@@ -69,8 +69,8 @@ def _train_and_calibrate(config: Config, rows: list[dict[str, Any]], jobs: int |
     if config.scope_gate is not None:
         from train.gate import scope_gate
 
-        result.gate, result.gate_meta, result.gate_oof = scope_gate(config, rows, result.oof_probs, result.classes,
-                                                                    result.threshold, share, jobs, result.excerpt_probs)
+        result.gate, result.gate_meta, result.gate_oof, result.gate_excerpt_oof = scope_gate(
+            config, rows, result.oof_probs, result.classes, result.threshold, share, jobs, result.excerpt_probs)
         if result.gate_meta is not None:
             _, without, _ = article_cv(result.oof_probs, rows, result.classes, other, result.threshold, share)
             result.metrics.update({k.replace("cv_article_", "cv_article_without_gate_"): v for k, v in without.items()
@@ -80,7 +80,8 @@ def _train_and_calibrate(config: Config, rows: list[dict[str, Any]], jobs: int |
                                                            share, result.gate_meta, result.gate_oof)
     result.metrics.update(article_metrics)
     if result.excerpt_probs is not None:
-        result.metrics.update(excerpt_cv(result.excerpt_probs, rows, result.classes, other, result.threshold))
+        gated = (result.gate_meta, result.gate_excerpt_oof) if result.gate_meta is not None else None
+        result.metrics.update(excerpt_cv(result.excerpt_probs, rows, result.classes, other, result.threshold, gated))
     return result, calibration, reliability
 
 
@@ -147,8 +148,15 @@ def excerpt_summary(m: dict[str, float]) -> list[str]:
         return []
     recall = ", ".join(f"{k.split('.')[-1]}={v:.2f}" for k, v in m.items() if k.startswith("cv_excerpt_recall."))
     rates = ", ".join(f"{k.split('.')[-1]} {v:.3f}" for k, v in m.items() if k.startswith("cv_excerpt_false_topic_rate."))
-    return [f"excerpts (each held-out paragraph alone, no gate): macro-F1 {m['cv_excerpt_macro_f1']:.3f} ± "
-            f"{m['cv_excerpt_macro_f1_std']:.3f}; recall {recall}; out-of-scope given a topic: {rates}"]
+    lines = [f"excerpts (each held-out paragraph alone, no gate): macro-F1 {m['cv_excerpt_macro_f1']:.3f} ± "
+             f"{m['cv_excerpt_macro_f1_std']:.3f}; recall {recall}; out-of-scope given a topic: {rates}"]
+    if "cv_gated_excerpt_macro_f1" in m:
+        recall = ", ".join(f"{k.split('.')[-1]}={v:.2f}" for k, v in m.items() if k.startswith("cv_gated_excerpt_recall."))
+        rates = ", ".join(f"{k.split('.')[-1]} {v:.3f}" for k, v in m.items()
+                          if k.startswith("cv_gated_excerpt_false_topic_rate."))
+        lines.append(f"excerpts with the scope gate, as labeling applies it: macro-F1 {m['cv_gated_excerpt_macro_f1']:.3f} ± "
+                     f"{m['cv_gated_excerpt_macro_f1_std']:.3f}; recall {recall}; out-of-scope given a topic: {rates}")
+    return lines
 
 
 def write_cv_reports(directory: Path, rows: list[dict[str, Any]], result: Any) -> None:

@@ -88,6 +88,13 @@ def test_excerpt_cv_reports_recall_and_false_topics_per_family():
     m = excerpt_cv(probs, rows, classes, "other", threshold=0.5)
     assert m["cv_excerpt_recall.drugs"] == 1.0 and m["cv_excerpt_false_topic_rate.same_vocabulary"] == 0.5
     assert excerpt_cv(probs, rows, classes, "other", threshold=0.7)["cv_excerpt_false_topic_rate.same_vocabulary"] == 0.0
+    # with the gate as labeling applies it: a gated topic whose paragraph alone reads out of scope is vetoed
+    gate = {"topics": ["drugs"], "threshold": 0.3}
+    m = excerpt_cv(probs, rows, classes, "other", threshold=0.5, gate=(gate, np.array([[0.9, 0.1, 0.5]])))
+    assert m["cv_gated_excerpt_false_topic_rate.same_vocabulary"] == 0.0 and m["cv_gated_excerpt_recall.drugs"] == 1.0
+    assert m["cv_excerpt_false_topic_rate.same_vocabulary"] == 0.5  # the ungated figures stay as they were
+    m = excerpt_cv(probs, rows, classes, "other", threshold=0.5, gate=(gate, np.array([[0.2, 0.1, 0.5]])))
+    assert m["cv_gated_excerpt_recall.drugs"] == 0.0  # the gate can cost recall too
 
 
 def test_the_threshold_is_chosen_in_a_good_region_not_on_a_lone_spike():
