@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from predict.decoding import find_invalid
+
 MAX_PROBLEMS = 3
 MAX_MESSAGE = 160
 KNOWN_REQUEST = "a request has text (or articles), and optionally id, paragraphs, explain"
@@ -93,10 +95,11 @@ def describe(errors: list[dict[str, Any]], total: int) -> str:
         where = ".".join(["body", *(str(p)[:40] for p in e["loc"])])
         message = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
-            message = "unknown field; " + (KNOWN_ARTICLE if len(e["loc"]) > 1 else KNOWN_REQUEST)
+            known = KNOWN_ARTICLE if len(e["loc"]) > 1 else KNOWN_REQUEST
+            message = f"unknown field; {known}"
             if not PLAIN_NAME.fullmatch(str(e["loc"][-1])):  # a name is the client's input too: only a plain one is shown
                 where = ".".join(["body", *(str(p) for p in e["loc"][:-1])])
-                message = "an unknown field (its name is not shown: not a plain name); " + message.split("; ", 1)[1]
+                message = f"an unknown field (its name is not shown: not a plain name); {known}"
         parts.append(f"{where}: {_short(message)}")
     more = f" (and {total - MAX_PROBLEMS} more)" if total > MAX_PROBLEMS else ""
     return "invalid request: " + "; ".join(parts) + more
@@ -108,16 +111,8 @@ def _check_field_names(data: Any) -> None:
     if isinstance(data, dict) and isinstance(data.get("articles"), list):
         objects += [(f"body.articles.{i}", a) for i, a in enumerate(data["articles"])]
     for where, obj in objects:
-        if isinstance(obj, dict) and any(not _valid_name(k) for k in obj):
+        if isinstance(obj, dict) and any(find_invalid(k) is not None for k in obj):
             raise ClientError(422, f"invalid request: {where}: a field name holds invalid Unicode (a lone surrogate)")
-
-
-def _valid_name(name: str) -> bool:
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def parse_classify(body: bytes, max_articles: int, max_chars: int) -> ClassifyRequest:

@@ -137,7 +137,6 @@ def excerpt_cv(excerpt_probs: np.ndarray, rows: list[dict[str, Any]], classes: l
     (its gold label is its own), without the scope gate (``cv_excerpt_*``); and with ``gate`` (its
     ``meta["scope_gate"]`` and each paragraph's held-out P(in scope) scored alone, per repeat) as labeling
     applies it (``cv_gated_excerpt_*``). Mean over repeats, per topic and per family."""
-    from predict.model import gate_label
     from train import metrics as M
 
     gold = [r["label"] for r in rows]

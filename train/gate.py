@@ -125,9 +125,9 @@ def choose_gate(decided: list[list[dict[str, Any]]], oof: np.ndarray, topics: li
         x_preds = {t: np.array([[index[gate_label(d, p, topics, t, other)] for d, p in zip(ds, probs)]
                                 for ds, probs in zip(excerpts.pred[:n_rep], excerpts.gate[:n_rep])],
                                dtype=np.int64).reshape(x_gold.shape) for t in GATE_THRESHOLDS}
-        groups: dict[int, list[int]] = {}
-        for j, a in enumerate(excerpts.article):
-            groups.setdefault(a, []).append(j)
+        from train.article_level import group_by_article
+
+        groups = group_by_article(excerpts.article)
         members = [np.asarray(groups.get(a, []), dtype=np.int64) for a in range(gold.shape[1])]
 
     def with_rows(pick: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
