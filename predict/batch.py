@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import closing
 from dataclasses import dataclass, replace
 from itertools import chain, islice
 from pathlib import Path
@@ -151,13 +152,14 @@ def run_batch(inputs: list[str], model_uri: str | None, opts: BatchOptions) -> S
         summary.add(writer.earlier())
         start = time.perf_counter()
         records = not_yet_written(paths, read_opts, writer.done)
-        bar = progress_bar(paths, initial=writer.done)
+        bar = progress_bar(paths, initial=writer.done, rows_to_stdout=out is None)
         early = compile_early(paths, opts.workers)
-        for rows in _labeled_chunks(model, model_dir, records, opts, early):
-            writer.write(rows)
-            summary.add(rows)
-            if bar is not None:
-                bar.update(len(rows))
+        with closing(_labeled_chunks(model, model_dir, records, opts, early)) as labeled:  # interrupted: pool stopped now
+            for rows in labeled:
+                writer.write(rows)
+                summary.add(rows)
+                if bar is not None:
+                    bar.update(len(rows))
         if bar is not None:
             bar.close()
         summary.seconds = time.perf_counter() - start

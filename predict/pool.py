@@ -1,21 +1,93 @@
-"""Label chunks on several processes: each worker loads the model once; results come back in input order."""
+"""Worker processes: batch labeling's pool, and the plumbing training's folds share (`train.parallel`).
+
+Each labeling worker loads the model once; results come back in input order. Every pool
+here is spawned, and made so that Ctrl-C and a killed parent end it cleanly:
+
+- a worker is started with SIGINT blocked (`spawn_quietly`), so a Ctrl-C in the terminal,
+  which reaches the whole process group, never interrupts a worker still importing its
+  modules (it printed a `KeyboardInterrupt` traceback from inside NumPy); the parent alone
+  handles it;
+- a worker dies with its parent (`die_with_parent`), instead of living on with the
+  terminal's pipes;
+- a pool left early (Ctrl-C, SIGTERM, an error) is stopped at once (`stop_pool`): waiting
+  for it could hang for good (Python 3.11's executor, interrupted, left its workers waiting
+  for tasks while it waited for them).
+"""
 
 from __future__ import annotations
 
+import os
+import signal
 from collections import deque
-from typing import Any, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable, Iterator
 
 _MODEL: Any = None
 
 
-def _load_once(model_dir: str, early: bool) -> None:
+def die_with_parent(parent: int) -> None:
+    """Linux: have the kernel kill this process when ``parent`` ends, however it ends (PR_SET_PDEATHSIG).
+
+    A spawned worker holds both ends of its task queue, so it never sees the queue close:
+    without this, the workers of a killed parent lived on, with the terminal's pipes.
+    """
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):  # pragma: no cover - not Linux: the worker exits after its queue is gone
+        return
+    if os.getppid() != parent:  # the parent ended before the request took hold
+        os._exit(1)
+
+
+def worker_start(parent: int) -> None:
+    """The first thing a worker does: Ctrl-C is the parent's to handle, and the worker dies with it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(parent)
+
+
+@contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """SIGINT held back in this thread for a moment: a process started now inherits the block, and a Ctrl-C
+    meanwhile reaches this process right after (it is pending, not lost)."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def spawn_quietly(pool: Any, fn: Callable[..., Any], *args: Any) -> Any:
+    """``pool.submit(fn, *args)``; a worker it starts (the executor starts them on submit) ignores Ctrl-C from its
+    first instruction, not only from its initializer on."""
+    with _sigint_blocked():
+        return pool.submit(fn, *args)
+
+
+def stop_pool(pool: Any) -> None:
+    """Stop a pool now: pending tasks cancelled, running ones killed (their results are not wanted)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def spawn_pool(workers: int, initializer: Callable[..., Any], initargs: tuple) -> Any:
+    """A `ProcessPoolExecutor` of ``workers`` spawned processes; ``initializer`` must call `worker_start` first."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=initializer,
+                               initargs=initargs)
+
+
+def _load_once(parent: int, model_dir: str, early: bool) -> None:
     """Pool initializer: the worker's own model, loaded from the already resolved local folder; with ``early``,
     its compiled loop started before the first chunk (`predict.batch.compile_early`)."""
-    import signal
-
     from predict.artifact import load_model
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; no traceback per worker
+    worker_start(parent)
     global _MODEL
     _MODEL = load_model(model_dir)
     if early:
@@ -30,19 +102,19 @@ def _label(records: list, opts: Any) -> list[dict[str, Any]]:
 
 def label_in_pool(chunks: Iterable[list], model_dir: str, opts: Any, workers: int,
                   early: bool = False) -> Iterator[list[dict[str, Any]]]:
-    """Rows of each chunk, in chunk order, scored by ``workers`` processes (at most two chunks each in flight)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    """Rows of each chunk, in chunk order, scored by ``workers`` processes (at most two chunks each in flight).
 
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_load_once, initargs=(model_dir, early))
+    Left before the end (the consumer interrupted, or closed this generator), the pool is stopped at once."""
+    pool = spawn_pool(workers, _load_once, (os.getpid(), model_dir, early))
     pending: deque = deque()
     try:
         for chunk in chunks:
-            pending.append(pool.submit(_label, chunk, opts))
+            pending.append(spawn_quietly(pool, _label, chunk, opts))
             if len(pending) >= 2 * workers:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    except BaseException:  # Ctrl-C, SIGTERM, a worker's error, or the consumer gone (GeneratorExit)
+        stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)

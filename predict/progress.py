@@ -48,12 +48,13 @@ def terminal_size() -> tuple[int, int]:
     return size.columns, size.lines
 
 
-def progress_bar(paths: list[str], initial: int = 0) -> Any | None:
-    """A tqdm bar when stderr is a terminal, else None (logs and pipes get only the summary).
+def progress_bar(paths: list[str], initial: int = 0, rows_to_stdout: bool = False) -> Any | None:
+    """A tqdm bar when stderr is a terminal, else None (logs and pipes get only the summary). Rows written to
+    stdout on that same terminal are their own progress: a bar there was drawn between them, glued to a row.
 
     A pseudo-terminal may report a size of 0 x 0 (`script` or `docker exec -t` started without a window).
     tqdm then computes -1 lines and never draws the bar, so such a terminal gets a fixed 80 x 24 one."""
-    if not sys.stderr.isatty():
+    if not sys.stderr.isatty() or (rows_to_stdout and sys.stdout.isatty()):
         return None
     from tqdm import tqdm
 

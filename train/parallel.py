@@ -48,40 +48,6 @@ def _in_one_thread(fn: Callable[..., Any], args: tuple) -> Any:
         raise
 
 
-def _worker_start(parent: int) -> None:
-    """Pool initializer: Ctrl-C is the parent's to handle (no traceback per worker), and the worker dies with it."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    die_with_parent(parent)
-
-
-def die_with_parent(parent: int) -> None:
-    """Linux: have the kernel kill this process when ``parent`` ends, however it ends (PR_SET_PDEATHSIG).
-
-    A spawned worker holds both ends of its task queue, so it never sees the queue close:
-    without this, the workers of a killed `mihwar train` lived on, with the terminal's pipes.
-    """
-    import ctypes
-    import signal
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
-    except (OSError, AttributeError):  # pragma: no cover - not Linux: the worker exits after its queue is gone
-        return
-    if os.getppid() != parent:  # the parent ended before the request took hold
-        os._exit(1)
-
-
-def _stop(pool: Any) -> None:
-    """Stop a pool now: pending folds cancelled, running ones killed (their results are not wanted)."""
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    for process in processes:
-        process.kill()
-    pool.shutdown(wait=False, cancel_futures=True)
-
-
 def map_folds(fn: Callable[..., Any], tasks: Sequence[tuple], jobs: int | None) -> list[Any]:
     """``[fn(*t) for t in tasks]``, each with one BLAS thread, on up to ``jobs`` processes (None, or more than
     the cores: every core).
@@ -89,30 +55,27 @@ def map_folds(fn: Callable[..., Any], tasks: Sequence[tuple], jobs: int | None) 
     ``fn`` must be a module-level function and its arguments picklable. One task, or one
     job, runs here without starting a process. The workers are spawned, as `predict.pool`'s
     are; one whose parent is gone (killed, or stopped by Ctrl-C) is
-    killed by the kernel (`die_with_parent`), instead of living on with the terminal's pipes.
+    killed by the kernel (`predict.pool.die_with_parent`), instead of living on with the terminal's pipes.
     """
     cores = default_jobs()
     jobs = min(cores if jobs is None else max(1, jobs), cores, len(tasks))  # more than the cores only adds memory
     if jobs <= 1:
         return [_in_one_thread(fn, t) for t in tasks]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     from concurrent.futures.process import BrokenProcessPool
 
-    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start,
-                               initargs=(os.getpid(),))
+    from predict.pool import spawn_pool, spawn_quietly, stop_pool, worker_start
 
+    pool = spawn_pool(jobs, worker_start, (os.getpid(),))
     try:
-        futures = [pool.submit(_in_one_thread, fn, t) for t in tasks]
+        futures = [spawn_quietly(pool, _in_one_thread, fn, t) for t in tasks]
         results = [f.result() for f in futures]
     except BrokenProcessPool:
-        _stop(pool)
+        stop_pool(pool)
         raise FoldWorkerLost(f"a worker process fitting folds ended without its result (killed from outside, most often "
                              f"by the system for lack of memory: each of the {jobs} workers holds one fold's matrices); "
                              "run again, with --jobs 1 to use the least memory") from None
     except BaseException:  # Ctrl-C, SIGTERM (as `Terminated`), a failed fold: stop the others now
-        _stop(pool)
+        stop_pool(pool)
         raise
     pool.shutdown(wait=True)
     return results

@@ -37,10 +37,13 @@ def wait_for(condition, timeout=60.0):
         time.sleep(0.05)
 
 
+@pytest.mark.parametrize("to_stdout", [False, True], ids=["to-file", "to-the-terminal"])
 @pytest.mark.parametrize("size", [(24, 100), (0, 0)], ids=["window", "no-size"])
-def test_progress_bar_in_a_real_terminal(tmp_path, trained_model_dir, size):
+def test_progress_bar_in_a_real_terminal(tmp_path, trained_model_dir, size, to_stdout):
     """Issue 9 item 1: with stderr on a pseudo-terminal, the bar used to crash after the first chunk.
-    A pseudo-terminal with no size (`script` started outside a window) drew no bar at all: tqdm counted -1 lines."""
+    A pseudo-terminal with no size (`script` started outside a window) drew no bar at all: tqdm counted -1 lines.
+    Rows written to that same terminal (no --output) had the bar drawn between them, glued to the first row: the
+    rows are then their own progress, and no bar is drawn."""
     import fcntl
     import pty
     import struct
@@ -49,8 +52,9 @@ def test_progress_bar_in_a_real_terminal(tmp_path, trained_model_dir, size):
     out = tmp_path / "labels.jsonl"
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", *size, 0, 0))  # a window's size, or none
-    proc = subprocess.Popen([*CLI, str(ROOT / "data/samples"), "--output", str(out), "--model", str(trained_model_dir),
-                             "--chunk-size", "2", "--workers", "1"], stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+    proc = subprocess.Popen([*CLI, str(ROOT / "data/samples"), "--output", "-" if to_stdout else str(out), "--model",
+                             str(trained_model_dir), "--chunk-size", "2", "--workers", "1"], stdin=subprocess.DEVNULL,
+                            stdout=slave, stderr=slave)
     os.close(slave)
     seen = bytearray()
     reader = threading.Thread(target=lambda: _drain(master, seen), daemon=True)
@@ -59,6 +63,10 @@ def test_progress_bar_in_a_real_terminal(tmp_path, trained_model_dir, size):
     reader.join(timeout=10)
     screen = seen.decode(errors="replace")
     assert "Traceback" not in screen and "labeled 5 of 5 articles" in screen
+    if to_stdout:
+        rows = [json.loads(l) for l in screen.replace("\r", "").splitlines() if l.startswith("{")]
+        assert "/5 [" not in screen and len(rows) == 5  # every row on a line of its own
+        return
     assert "0/5 [" in screen  # the bar knew its total (ETA shown as it goes)
     assert len(read_rows(out)) == 5 and not Path(str(out) + ".partial").exists()
 
@@ -135,6 +143,54 @@ def test_ctrl_c_says_what_was_kept_and_how_to_go_on(tmp_path, trained_model_dir,
     assert proc.returncode == code and "Traceback" not in err, err
     assert f"{said}; the rows written so far are kept in {out}.partial" in err and "--resume" in err
     assert not Path(str(out) + ".lock").exists()
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] in "ZX"  # reaped, or a zombie: not running
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGKILL, -9)])
+def test_a_run_stopped_while_its_workers_run_ends_them_too(tmp_path, trained_model_dir, sig, code):
+    """Ctrl-C sent to a `mihwar predict --workers 2` (the parent alone, as `kill -INT` does) once left it hanging
+    for good after "interrupted": Python 3.11's executor waited for its workers while they waited for tasks.
+    A killed parent left its workers alive, holding the terminal's pipes. The pool is now stopped at once, and a
+    worker dies with its parent."""
+    src, out = tmp_path / "a.jsonl", tmp_path / "out.jsonl"
+    src.write_bytes(b"".join(line(id=f"r{i}", text=(SANCTIONS, DRUGS)[i % 2]) for i in range(1, 34)))
+    proc = subprocess.Popen([*CLI, str(src), "-", "--output", str(out), "--model", str(trained_model_dir), "--chunk-size",
+                             "4", "--workers", "2"], stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    journal = Path(str(out) + ".partial")
+    # 8 chunks from the file, the 9th waits on stdin; a pool keeps 4 chunks in flight, so 4 are written by then
+    wait_for(lambda: journal.exists() and journal.read_bytes().count(b"\n") >= 17)
+    workers = [c for c in _children(proc.pid) if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    assert len(workers) == 2
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code and "Traceback" not in err.decode(), err.decode()
+    wait_for(lambda: all(map(_gone, workers)), timeout=30)
+
+
+def test_a_pool_worker_ignores_ctrl_c_from_its_first_instruction():
+    """A Ctrl-C typed in a terminal reaches every process of the group: a worker still importing its modules
+    printed a KeyboardInterrupt traceback from inside NumPy. Workers now start with SIGINT blocked."""
+    from predict.pool import spawn_pool, spawn_quietly, worker_start
+
+    pool = spawn_pool(1, worker_start, (os.getpid(),))
+    try:
+        blocked = spawn_quietly(pool, signal.pthread_sigmask, signal.SIG_BLOCK, []).result(timeout=120)
+        handler = spawn_quietly(pool, signal.getsignal, signal.SIGINT).result(timeout=120)
+    finally:
+        pool.shutdown()
+    assert signal.SIGINT in blocked and handler == signal.SIG_IGN
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # this process still gets Ctrl-C
 
 
 def test_resume_checks_inputs_options_and_model_version_and_counts_the_whole_output(tmp_path, trained_model_dir):
