@@ -68,9 +68,16 @@ class FeaturesConfig(Strict):
     max_features: int | None = Field(default=None, gt=0)
     sublinear_tf: bool = True
     lexicon: Path | None = Field(default=None, description="topic lexicon YAML (topic -> terms); None = no lexicon features")
-    lexicon_weight: float = Field(default=1.0, gt=0)
+    lexicon_weight: float = Field(default=1.0, gt=0, allow_inf_nan=False)
     scope: Path | None = Field(default=None, description="scope gazetteer YAML (group -> terms); None = no scope features")
-    scope_weight: float = Field(default=1.0, gt=0)
+    scope_weight: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+
+    @field_validator("word_ngrams", "char_ngrams")
+    @classmethod
+    def _ngram_range(cls, r: tuple[int, int]) -> tuple[int, int]:
+        if not 1 <= r[0] <= r[1]:
+            raise ValueError(f"[{r[0]}, {r[1]}]: need [shortest, longest] with 1 <= shortest <= longest")
+        return r
 
 
 class LinearModelConfig(Strict):
@@ -86,8 +93,8 @@ class LinearModelConfig(Strict):
     @field_validator("C_grid")
     @classmethod
     def _positive(cls, grid: list[float]) -> list[float]:
-        if any(c <= 0 for c in grid):
-            raise ValueError("C_grid values must be > 0")
+        if not all(0 < c < float("inf") for c in grid):  # NaN fails too
+            raise ValueError("C_grid values must be finite and > 0")
         return grid
 
 
@@ -140,7 +147,7 @@ class TrackingConfig(Strict):
 
 
 class Config(Strict):
-    seed: int = 13
+    seed: int = Field(default=13, ge=0, lt=2**32)  # NumPy's and scikit-learn's seeds
     data: DataConfig
     features: FeaturesConfig = FeaturesConfig()
     model: ModelConfig = LinearModelConfig()
@@ -179,7 +186,11 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. model.C_grid=[1,3]")
-        _set_key(raw, key.strip(), yaml.safe_load(value))
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({str(exc).splitlines()[0]})") from None
+        _set_key(raw, key.strip(), parsed)
     return raw
 
 
@@ -198,6 +209,8 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
         raise ConfigError(f"{path}: config file not found")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start}); re-save it as UTF-8") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):

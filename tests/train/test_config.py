@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from train.config import ConfigError, load_config
@@ -31,11 +33,27 @@ def test_wrong_type_names_file_and_key(tmp_path):
 def test_impossible_values_are_rejected(tmp_path):
     with pytest.raises(ConfigError, match=r"evaluation.n_splits: Input should be greater than or equal to 2"):
         load_config("configs/default.yaml", ["evaluation.n_splits=1"])
-    with pytest.raises(ConfigError, match=r"model.C_grid: Value error, C_grid values must be > 0"):
+    with pytest.raises(ConfigError, match=r"model.C_grid: Value error, C_grid values must be finite and > 0"):
         load_config("configs/default.yaml", ["model.C_grid=[0]"])
     path = write(tmp_path, "data: {labels: [a, a], corpora: [{path: x, annotations: y}]}\n")
     with pytest.raises(ConfigError, match="labels must be unique"):
         load_config(path)
+
+
+@pytest.mark.parametrize("override, says", [
+    ("seed=-1", "seed: Input should be greater than or equal to 0"),  # failed 6 s into training, inside NumPy
+    ("seed=99999999999999", "seed: Input should be less than 4294967296"),
+    ("model.C_grid=[.nan]", "model.C_grid: Value error, C_grid values must be finite"),  # NaN passed `c <= 0`
+    ("features.lexicon_weight=.inf", "features.lexicon_weight: Input should be a finite number"),
+    ("features.char_ngrams=[-1,3]", "features.char_ngrams: Value error, [-1, 3]: need [shortest, longest]"),  # trained
+    ("features.word_ngrams=[2,1]", "features.word_ngrams: Value error, [2, 1]"),
+    ("model.C_grid=[1", "--set 'model.C_grid=[1': the value is not valid YAML"),
+])
+def test_values_that_only_failed_inside_training_fail_before_it(override, says):
+    """Found by an adversarial pass: these passed validation and failed seconds into a run (leaving a FAILED MLflow
+    run and an error naming no key), or, for a negative n-gram length, trained and registered a nonsense model."""
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        load_config("configs/default.yaml", [override])
 
 
 def test_overrides_go_through_the_same_validation():
