@@ -180,7 +180,7 @@ def _terminate(signum: int, frame: object) -> None:
     raise Terminated()
 
 
-def _stoppable(work: Callable[[], Any], after: str) -> Any:
+def _stoppable(work: Callable[[], Any], after: str | Callable[[], str]) -> Any:
     """``work()`` with SIGTERM handled as Ctrl-C is: one line ("interrupted" + AFTER), exit 130 or 143, no traceback.
 
     typer would turn Ctrl-C into a silent exit 130, and SIGTERM would end the process before
@@ -192,7 +192,7 @@ def _stoppable(work: Callable[[], Any], after: str) -> Any:
         return work()
     except KeyboardInterrupt as exc:
         stopped = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-        typer.echo(stopped + after, err=True)
+        typer.echo(stopped + (after() if callable(after) else after), err=True)
         raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -231,8 +231,13 @@ def predict(
                         workers=workers or 0)
     from predict.writers import StdoutGone
 
-    kept = ("" if output == "-" else f"; the rows written so far are kept in {output}.partial: "
-            "the same command with --resume continues where it stopped")
+    def kept() -> str:  # stopped before the journal was opened (still checking the inputs), there is nothing to resume
+        if output == "-":
+            return ""
+        if not Path(f"{output}.partial").exists():
+            return f"; nothing was written to {output} yet"
+        return (f"; the rows written so far are kept in {output}.partial: the same command with --resume continues where "
+                "it stopped")
     try:
         summary = _stoppable(lambda: run_batch(inputs, model, opts), kept)
     except StdoutGone:  # `-o - | head`: the reader has what it wanted; no message, as Unix tools do
@@ -305,19 +310,33 @@ def add(
     id_column: str = typer.Option("id", help="id column of JSONL/CSV/Parquet inputs"),
 ) -> None:
     """Bring new articles into the corpus: raw text unedited, one id each, duplicates refused."""
-    from train.corpus_add import known_articles, plan_additions, read_new_articles, write_article
+    from train.corpus_add import known_articles, plan_additions, read_new_articles, source_texts, write_article
     from train.labeling_corpus import CorpusSpec, corpus_specs, read_labeling_corpus
 
-    specs = corpus_specs(_load(config, []))
-    existing = read_labeling_corpus(specs + [CorpusSpec(corpus, Path("/dev/null"))]).articles
+    cfg = _load(config, [])
+    existing = read_labeling_corpus(corpus_specs(cfg) + [CorpusSpec(corpus, Path("/dev/null"))]).articles
     articles, errors = read_new_articles(inputs, text_column, id_column)
-    plan, refused = plan_additions(articles, known_articles({k: a.text for k, a in existing.items()}))
-    for aid, article, sha in plan:
-        write_article(corpus, aid, article, sha)
-        typer.echo(f"added {corpus / (aid + '.txt')}  ({article.source})")
+    known = {**source_texts(cfg.data.sources), **{k: a.text for k, a in existing.items()}}
+    plan, refused = plan_additions(articles, known_articles(known))
+    written = 0
+
+    def write_all() -> None:
+        nonlocal written
+        for aid, article, sha in plan:
+            write_article(corpus, aid, article, sha)
+            written += 1
+            typer.echo(f"added {corpus / (aid + '.txt')}  ({article.source})")
+
+    try:
+        _stoppable(write_all, after=" (each article is written whole or not at all); the same command adds the rest: "
+                                    "those already added are refused as duplicates")
+    except OSError as exc:
+        fail(f"{_one_line(exc)}; {written} of {len(plan)} articles added before it, {len(plan) - written} not; the same "
+             "command adds the rest once it is fixed")
     for message in errors + refused:
         typer.echo(f"not added: {message}", err=True)
-    typer.echo(f"{len(plan)} added, {len(refused) + len(errors)} not added; next: dvc add {corpus} && dvc push", err=True)
+    typer.echo(f"{len(plan)} added, {len(refused) + len(errors)} not added; next: `mihwar suggest` to label them, and "
+               f"DVC to share {corpus} (README, \"The labeling loop\")", err=True)
     if errors and not plan:
         raise typer.Exit(1)
 
@@ -405,13 +424,21 @@ def import_labels(
             fail("--from-label-studio needs --project ID")
         tasks = LabelStudio(from_label_studio).export(project_id)
     elif export is not None:
-        tasks = json.loads(export.read_text(encoding="utf-8"))
+        try:
+            tasks = json.loads(export.read_bytes().decode("utf-8-sig"))
+        except UnicodeDecodeError as exc:
+            fail(f"{export}: not UTF-8 ({exc.reason} at byte {exc.start}); export JSON from Label Studio again")
+        except (json.JSONDecodeError, RecursionError) as exc:
+            fail(f"{export}: not a Label Studio JSON export ({exc if isinstance(exc, json.JSONDecodeError) else 'nested too deeply'})")
     else:
         fail("give an export file or --from-label-studio URL --project ID")
     cfg = _load(config, [])
     specs = corpus_specs(cfg)
     corpus = read_labeling_corpus(specs)
-    labels, notes = read_export(tasks)
+    try:
+        labels, notes = read_export(tasks)
+    except ValueError as exc:
+        fail(f"{export or from_label_studio}: {exc}")
     before = {s.annotations: read_annotation_rows(s.annotations) for s in specs}
     plan = plan_import(labels, {k: a.text for k, a in corpus.articles.items()}, corpus.annotation_file, before,
                        set(cfg.classes) | {"skip"}, prefer)  # type: ignore[arg-type]

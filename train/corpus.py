@@ -75,16 +75,37 @@ def read_folder(folder: Path) -> dict[str, Article]:
             text = path.read_text(encoding="utf-8-sig")
         except UnicodeDecodeError as exc:
             raise PrepareError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start}); re-save it as UTF-8") from None
-        meta_path = path.with_suffix(".meta.json")
-        meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+        meta = read_sidecar(path.with_suffix(".meta.json"))
         articles[path.stem] = Article(path.stem, text, corpus_name(folder), meta.get("source"), meta.get("url"), meta.get("title"))
     return articles
+
+
+def read_sidecar(path: Path) -> dict:
+    """An article's ``.meta.json`` (source, url, title), {} when it has none; a broken one is an error naming it."""
+    if not path.is_file():
+        return {}
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PrepareError(f"{path}: broken article sidecar ({exc}); restore it from git or DVC, "
+                           "or delete it and the article's .txt and run `mihwar add` again") from None
+    if not isinstance(meta, dict):
+        raise PrepareError(f"{path}: broken article sidecar (a JSON object is expected)")
+    return meta
+
+
+def read_text_file(path: Path) -> str:
+    """A corpus or annotation file as text; one that is not UTF-8 is an error naming it and the byte."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise PrepareError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start}); re-save it as UTF-8") from None
 
 
 def read_jsonl_corpus(path: Path) -> dict[str, Article]:
     """Article id -> article for a JSONL corpus; the title, when present, is the first line."""
     articles = {}
-    for n, line in enumerate(jsonl_lines(path.read_text(encoding="utf-8")), start=1):
+    for n, line in enumerate(jsonl_lines(read_text_file(path)), start=1):
         if not line.strip():
             continue
         try:
@@ -119,7 +140,7 @@ def read_annotations(path: Path) -> list[Annotation]:
     if not path.is_file():
         raise PrepareError(f"{path}: annotations file not found")
     out = []
-    for n, line in enumerate(jsonl_lines(path.read_text(encoding="utf-8")), start=1):
+    for n, line in enumerate(jsonl_lines(read_text_file(path)), start=1):
         if not line.strip():
             continue
         try:
@@ -137,7 +158,8 @@ def read_annotations(path: Path) -> list[Annotation]:
 
 
 def check_conflicts(annotations: list[Annotation]) -> None:
-    """Two rows for one paragraph (or one article) must agree; name both lines when they do not."""
+    """Two rows for one paragraph (or one article) must agree, and so must an article's label and its paragraphs'
+    labels (the article label would silently override them); name both lines when they do not."""
     seen: dict[tuple[str, str | None], Annotation] = {}
     for a in annotations:
         key = (a.article_id, a.paragraph_hash)
@@ -146,6 +168,12 @@ def check_conflicts(annotations: list[Annotation]) -> None:
             what = f"paragraph {a.paragraph_hash} of article {a.article_id}" if a.paragraph_hash else f"article {a.article_id}"
             raise PrepareError(f"{first.where} and {a.where}: {what} is labeled both {first.label!r} and {a.label!r}; "
                                "keep one row")
+    for a in annotations:
+        whole = seen.get((a.article_id, None))
+        if a.paragraph_hash and whole is not None and whole.label != a.label:
+            raise PrepareError(f"{whole.where} and {a.where}: article {a.article_id} is labeled {whole.label!r} as a whole, "
+                               f"its paragraph {a.paragraph_hash} {a.label!r}; an article label sets all of its paragraphs: "
+                               "keep one of them")
 
 
 def paragraph_index(articles: dict[str, Article]) -> dict[tuple[str, str], tuple[int, str]]:

@@ -52,6 +52,20 @@ def known_articles(texts: dict[str, str]) -> dict[str, str]:
     return {content_key(text): aid for aid, text in texts.items()}
 
 
+def source_texts(sources: Iterable[Any]) -> dict[str, str]:
+    """``FILE:ID`` -> text of every row of the config's labeled sources (`data.sources`, the general-news set): an
+    added copy of one would take it out of the dataset at `prepare`, so `add` refuses it like a corpus article."""
+    from train.prepare import read_jsonl
+
+    out = {}
+    for source in sources:
+        for n, row in enumerate(read_jsonl(source.path), start=1):
+            text = row.get(source.text_field)
+            if isinstance(text, str) and text.strip():
+                out[f"{source.path}:{row.get('id') or n}"] = text
+    return out
+
+
 def article_id(article: NewArticle, sha: str) -> str:
     """``<slug>_<sha[:16]>``: a readable hint of where it came from, and its content."""
     hint = article.input_id or Path(article.source.split(":")[0]).stem
@@ -82,12 +96,16 @@ def plan_additions(articles: Iterable[NewArticle], known: dict[str, str]) -> tup
 
 
 def write_article(folder: Path, aid: str, article: NewArticle, sha: str, now: datetime | None = None) -> None:
-    """``<id>.txt`` (text as read) and its ``<id>.meta.json`` sidecar."""
+    """``<id>.meta.json`` sidecar, then ``<id>.txt`` (text as read), each written whole or not at all: an
+    interrupted `add` leaves at most a sidecar without its article, which the corpus ignores and the next
+    `add` of that article overwrites."""
+    from train.files import write_atomically
+
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{aid}.txt").write_text(article.text, encoding="utf-8", newline="")
     meta: dict[str, Any] = {"id": aid, "source": article.source, "url": article.url, "title": article.title,
                             "added_at": (now or datetime.now(timezone.utc)).isoformat(timespec="seconds"), "sha256": sha}
-    (folder / f"{aid}.meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    write_atomically(folder / f"{aid}.meta.json", json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
+    write_atomically(folder / f"{aid}.txt", article.text)
 
 
 def read_new_articles(paths: list[str], text_column: str = "text", id_column: str = "id") -> tuple[list[NewArticle], list[str]]:

@@ -49,8 +49,12 @@ def plan_import(labels: list[ExportedLabel], articles: dict[str, str], annotatio
                 existing: dict[Path, list[dict[str, Any]]], allowed: set[str], prefer: Prefer | None) -> ImportPlan:
     """What the annotation files look like after the import, and what was reported on the way."""
     plan = ImportPlan(rows={path: list(rows) for path, rows in existing.items()})
+    split = _disagreeing_tasks(labels)
     for lab in labels:
         name = f"task {lab.task_id}: article {lab.article_id}" + (f" paragraph {lab.paragraph_hash}" if lab.level != "article" else "")
+        if lab.task_id in split:
+            plan.problems.append(f"{name}: {split[lab.task_id]}; not imported, resolve it in Label Studio")
+            continue
         if lab.label not in allowed:
             plan.problems.append(f"{name}: label {lab.label!r} is not one of {sorted(allowed)}; not imported")
             continue
@@ -65,19 +69,51 @@ def plan_import(labels: list[ExportedLabel], articles: dict[str, str], annotatio
     return plan
 
 
+def _disagreeing_tasks(labels: list[ExportedLabel]) -> dict[Any, str]:
+    """Task id -> why, for tasks of one export that label the same paragraph (or article) differently: like
+    annotators who disagree, none of them is imported."""
+    by_key: dict[tuple[str, str | None], list[ExportedLabel]] = {}
+    for lab in labels:
+        by_key.setdefault((lab.article_id, None if lab.level == "article" else lab.paragraph_hash), []).append(lab)
+    out = {}
+    for group in by_key.values():
+        if len({lab.label for lab in group}) > 1:
+            said = ", ".join(f"task {lab.task_id} says {lab.label!r}" for lab in group)
+            out.update({lab.task_id: f"tasks of this export disagree ({said})" for lab in group})
+    return out
+
+
+def _contradicted(rows: list[dict[str, Any]], row: dict[str, Any]) -> dict[str, Any] | None:
+    """A row of the other level that contradicts ``row``: an article-level label and a paragraph label of the same
+    article that differ (the article label would silently override the paragraph's at `prepare`)."""
+    for r in rows:
+        if r.get("article_id") == row["article_id"] and (r.get("level") == "article") != (row.get("level") == "article") \
+                and r.get("label") != row["label"]:
+            return r
+    return None
+
+
 def _merge(plan: ImportPlan, row: dict[str, Any], path: Path, name: str, prefer: Prefer | None) -> None:
     rows = plan.rows.setdefault(path, [])
     same = [i for i, r in enumerate(rows) if _row_key(r) == _row_key(row)]
+    other = _contradicted(rows, row)
+    if other is not None:
+        level = "the article" if other.get("level") == "article" else f"its paragraph {other.get('paragraph_hash')}"
+        plan.conflicts.append(f"{name}: {path} labels {level} {other.get('label')!r}, Label Studio says {row['label']!r}; "
+                              "not imported (an article label and its paragraphs' labels must agree: edit the file)")
+        return
     if not same:
         rows.append(row)
         plan.added += 1
         return
     old = rows[same[0]]
-    if old.get("label") == row["label"]:
+    if all(rows[i].get("label") == row["label"] for i in same):
         plan.unchanged += 1
         return
     if prefer == "new":
         rows[same[0]] = row
+        for i in reversed(same[1:]):  # every row of that paragraph, not only the first: the file must not contradict itself
+            del rows[i]
         plan.replaced += 1
         plan.conflicts.append(f"{name}: was {old.get('label')!r} in {path}, now {row['label']!r} (--prefer new)")
     else:
@@ -86,7 +122,10 @@ def _merge(plan: ImportPlan, row: dict[str, Any], path: Path, name: str, prefer:
 
 
 def write_annotations(plan: ImportPlan, before: dict[Path, list[dict[str, Any]]]) -> list[Path]:
-    """Write the files whose rows changed; appends stay appends, a replaced row rewrites its file."""
+    """Write the files whose rows changed, each whole or not at all (`train.files`): appended rows keep the
+    file's bytes before them; a replaced row rewrites its file."""
+    from train.files import append_atomically, write_atomically
+
     written = []
     for path, rows in plan.rows.items():
         old = before.get(path, [])
@@ -94,10 +133,8 @@ def write_annotations(plan: ImportPlan, before: dict[Path, list[dict[str, Any]]]
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
         if rows[: len(old)] == old and path.is_file():
-            with open(path, "a", encoding="utf-8") as f:
-                for r in rows[len(old):]:
-                    f.write(json.dumps(r, ensure_ascii=False) + "\n")
+            append_atomically(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows[len(old):]))
         else:
-            path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+            write_atomically(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
         written.append(path)
     return written

@@ -85,29 +85,64 @@ def _annotator(a: dict[str, Any]) -> str:
     return f"label-studio-user:{who}" if who is not None else "unknown"
 
 
-def _choice(a: dict[str, Any]) -> str | None:
+def _choices(a: dict[str, Any]) -> list[str]:
+    """The topics an annotation chose (one, unless the annotation is malformed)."""
+    out: list[str] = []
     for r in a.get("result") or []:
-        if r.get("from_name") == FROM_NAME and r.get("type") == "choices" and r.get("value", {}).get("choices"):
-            return str(r["value"]["choices"][0])
+        value = r.get("value") if isinstance(r, dict) else None
+        if r.get("from_name") == FROM_NAME and r.get("type") == "choices" and isinstance(value, dict):
+            choices = value.get("choices")
+            out += [str(c) for c in choices] if isinstance(choices, list) else [str(choices)] if choices else []
+    return out
+
+
+def _malformed(t: Any) -> str | None:
+    """What makes a task unreadable, or None: the shapes Label Studio exports."""
+    if not isinstance(t, dict):
+        return f"a task must be a JSON object, not {type(t).__name__}"
+    if not isinstance(t.get("data", {}), dict):
+        return "its 'data' is not an object"
+    for key in ("article_id", "paragraph_hash"):
+        if not isinstance(t.get("data", {}).get(key), (str, int, type(None))):
+            return f"its data.{key} is not a string"
+    annotations = t.get("annotations") or []
+    if not isinstance(annotations, list) or not all(isinstance(a, dict) for a in annotations):
+        return "its 'annotations' is not a list of objects"
+    for a in annotations:
+        if not isinstance(a.get("result") or [], list) or not all(isinstance(r, dict) for r in a.get("result") or []):
+            return "an annotation's 'result' is not a list of objects"
     return None
 
 
-def read_export(tasks: list[dict[str, Any]]) -> tuple[list[ExportedLabel], list[str]]:
+def read_export(tasks: Any) -> tuple[list[ExportedLabel], list[str]]:
     """Gold labels from submitted human annotations only (``predictions`` are never read here);
-    cancelled (skipped) annotations and tasks without any are left out. Messages say what was dropped."""
+    cancelled (skipped) annotations and tasks without any are left out. Messages say what was dropped:
+    a malformed task, an annotation with several choices, annotators who disagree."""
+    if not isinstance(tasks, list):
+        raise ValueError(f"a Label Studio export is a JSON list of tasks, not {type(tasks).__name__}")
     labels, notes = [], []
-    for t in tasks:
+    for k, t in enumerate(tasks):
+        problem = _malformed(t)
+        if problem:
+            notes.append(f"task #{k + 1} of the export: {problem}; not imported")
+            continue
         data = t.get("data", {})
         name = f"task {t.get('id')} ({data.get('article_id')}#{data.get('paragraph_hash') or 'article'})"
-        done = [a for a in t.get("annotations") or [] if not a.get("was_cancelled") and _choice(a)]
+        done = [(a, _choices(a)) for a in t.get("annotations") or [] if not a.get("was_cancelled")]
+        done = [(a, c) for a, c in done if c]
         if not done:
             continue
-        choices = {_choice(a) for a in done}
-        if len(choices) > 1:
-            notes.append(f"{name}: annotators disagree ({', '.join(sorted(c for c in choices if c))}); not imported, resolve it in Label Studio")
+        several = [c for _, c in done if len(c) > 1]
+        if several:
+            notes.append(f"{name}: an annotation chose several topics ({', '.join(several[0])}); not imported, "
+                         "keep one in Label Studio")
             continue
-        times = sorted(str(a.get("updated_at") or a.get("created_at") or "") for a in done)
+        choices = {c[0] for _, c in done}
+        if len(choices) > 1:
+            notes.append(f"{name}: annotators disagree ({', '.join(sorted(choices))}); not imported, resolve it in Label Studio")
+            continue
+        times = sorted(str(a.get("updated_at") or a.get("created_at") or "") for a, _ in done)
         labels.append(ExportedLabel(t.get("id"), str(data.get("article_id")), data.get("paragraph_hash"),
                                     data.get("level") or "paragraph", choices.pop(), str(data.get("text") or ""),
-                                    sorted({_annotator(a) for a in done}), times[-1] or None, [a.get("id") for a in done]))
+                                    sorted({_annotator(a) for a, _ in done}), times[-1] or None, [a.get("id") for a, _ in done]))
     return labels, notes

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from predict.text import paragraph_hash, segment_article
-from train.corpus import Article, jsonl_lines, read_corpus
+from train.corpus import Article, jsonl_lines, read_annotations, read_corpus, read_text_file
 
 
 @dataclass
@@ -46,10 +46,11 @@ def read_corpus_articles(spec: CorpusSpec) -> dict[str, Article]:
 
 
 def read_annotation_rows(path: Path) -> list[dict[str, Any]]:
-    """Annotation rows as dicts (missing file = no rows yet)."""
+    """Annotation rows as dicts (missing file = no rows yet); a broken row is an error naming its line."""
     if not path.is_file():
         return []
-    return [json.loads(line) for line in jsonl_lines(path.read_text(encoding="utf-8")) if line.strip()]
+    read_annotations(path)  # the checks `prepare` makes, with the line of a broken row
+    return [json.loads(line) for line in jsonl_lines(read_text_file(path)) if line.strip()]
 
 
 @dataclass

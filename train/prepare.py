@@ -17,7 +17,7 @@ from typing import Any, Iterable, Sequence
 from predict.text import paragraphs_or_whole, segment_article
 from train.config import Config, SourceConfig
 from train.corpus import (SKIP, Annotation, Article, PrepareError, corpus_name, jsonl_lines, read_annotations, read_corpus,
-                          resolve_labels, unlabeled_paragraphs)
+                          read_text_file, resolve_labels, unlabeled_paragraphs)
 from train.dataset import check_label_coverage
 from train.duplicates import duplicate_groups
 
@@ -108,7 +108,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise PrepareError(f"{path}: source file not found")
     rows = []
-    for n, line in enumerate(jsonl_lines(path.read_text(encoding="utf-8")), start=1):
+    for n, line in enumerate(jsonl_lines(read_text_file(path)), start=1):
         if line.strip():
             try:
                 rows.append(json.loads(line))
@@ -141,7 +141,9 @@ def labeled_examples(config: Config, corpus: tuple[dict[str, Article], list[Anno
     examples = corpus_examples(articles, annotations, config) if articles else []
     if data.granularity == "article":
         examples = articles_as_units(examples)
-    bodies = {a.text.split("\n", 1)[-1].strip() for a in articles.values()} | {a.text.strip() for a in articles.values()}
+    labeled = [articles[a] for a in dict.fromkeys(e.article_id for e in examples) if a in articles]  # an unlabeled added
+    # copy of a source article is no example: it must not take the source article out of the dataset
+    bodies = {a.text.split("\n", 1)[-1].strip() for a in labeled} | {a.text.strip() for a in labeled}
     for source in data.sources:
         unknown = set(source.label_map.values()) - set(config.classes)
         if unknown:

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from predict.text import paragraph_hash, segment_article
 from train.corpus_add import known_articles, plan_additions, read_new_articles, write_article
@@ -31,6 +32,22 @@ def test_add_refuses_duplicates_by_content_and_keeps_provenance(tmp_path):
     assert (tmp_path / "added" / f"{aid}.txt").read_text(encoding="utf-8") == P  # unedited
     [read] = read_folder_corpus(tmp_path / "added").values()
     assert (read.url, read.title, read.source) == ("https://x/1", "عنوان", f"{src}:1") and aid.startswith("a1_")
+
+
+def test_add_refuses_a_copy_of_a_general_news_source_row(tmp_path):
+    """A newcomer added the text of a general-news (ANT) source row: `add` took it, and `prepare` then silently
+    dropped the source row from the dataset, before anyone had labeled the copy."""
+    from train.config import load_config
+    from train.corpus_add import source_texts
+
+    sources = load_config("configs/default.yaml").data.sources
+    texts = source_texts(sources)
+    some_id, some_text = next(iter(texts.items()))
+    src = tmp_path / "copy.txt"
+    src.write_text(some_text, encoding="utf-8")
+    articles, _ = read_new_articles([str(src)])
+    plan, refused = plan_additions(articles, known_articles(texts))
+    assert not plan and f"duplicate of article {some_id}" in refused[0]
 
 
 def cand(aid, i, key, probs, hits, source="s"):
@@ -103,6 +120,62 @@ def test_import_takes_only_human_labels_reports_unmatched_and_conflicts(tmp_path
     assert rows[2] == {**rows[2], "article_id": "y", "label": "other", "level": "article"} and "paragraph_hash" not in rows[2]
     newer = plan_import(labels[1:2], articles, files, {old_file: rows}, set(CLASSES), prefer="new")
     assert newer.replaced == 1 and newer.rows[old_file][0]["label"] == "diplomacy"
+
+
+def test_import_refuses_what_would_contradict_itself(tmp_path):
+    """Found by an adversarial pass: two tasks of one export labeling a paragraph differently wrote the first as
+    settled; an article label silently overrode its paragraphs' human labels at `prepare`; --prefer new replaced
+    only the first of two rows of a paragraph; an annotation with two choices imported the first."""
+    articles = {"x": f"{P}\n{Q}"}
+    hp, hq = paragraph_hash(P), paragraph_hash(Q)
+    f = tmp_path / "paragraphs.jsonl"
+    both = [{"article_id": "x", "paragraph_hash": hq, "label": "other"}] * 2
+    tasks = [export_task(1, "x", hp, [ann("sanctions")]), export_task(2, "x", hp, [ann("other")]),
+             export_task(3, "x", None, [ann("sanctions")], level="article"),
+             export_task(4, "x", hq, [ann("diplomacy")]),
+             {**export_task(5, "x", hq, [ann("drugs")]), "annotations": [{**ann("drugs"), "result": [
+                 {"from_name": "label", "type": "choices", "value": {"choices": ["drugs", "other"]}}]}]},
+             "not a task", export_task(7, "x", hq, "oops")]
+    labels, notes = read_export(tasks)
+    assert [l.task_id for l in labels] == [1, 2, 3, 4]
+    assert any("task 5" in n and "several topics" in n for n in notes)
+    assert any("task #6" in n for n in notes) and any("task #7" in n and "annotations" in n for n in notes)
+    plan = plan_import(labels, articles, {"x": f}, {f: list(both)}, set(CLASSES), prefer="new")
+    assert sum("tasks of this export disagree" in p for p in plan.problems) == 2  # tasks 1 and 2: neither imported
+    assert plan.replaced == 1 and [r["label"] for r in plan.rows[f]] == ["diplomacy"]  # both old rows of hq replaced
+    assert any("task 3" in c and "must agree" in c for c in plan.conflicts)  # article 'sanctions', its paragraph 'other'
+    with pytest.raises(ValueError, match="a JSON list of tasks"):
+        read_export({"tasks": []})
+
+
+def test_a_failed_write_leaves_annotations_and_articles_whole(tmp_path, monkeypatch):
+    """An interrupted `add` left empty .meta.json/.txt files that broke every later command; a full disk tore
+    the annotation file that `import-labels --prefer new` rewrote in place. Writes are now whole or nothing."""
+    import os
+
+    from train.files import append_atomically, write_atomically
+
+    f = tmp_path / "a.jsonl"
+    f.write_text('{"a":1}', encoding="utf-8")  # no final line break, compact: kept byte for byte
+    append_atomically(f, '{"b": 2}\n')
+    assert f.read_text(encoding="utf-8") == '{"a":1}\n{"b": 2}\n'
+    real = os.replace
+
+    def full_disk(*_):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(OSError) as err:
+        write_atomically(f, "torn")
+    assert err.value.filename == str(f) and f.read_text(encoding="utf-8") == '{"a":1}\n{"b": 2}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl"]  # no temporary file left behind
+    monkeypatch.setattr(os, "replace", real)
+    sidecar = tmp_path / "added" / "z.meta.json"
+    sidecar.parent.mkdir()
+    sidecar.write_text("", encoding="utf-8")
+    (tmp_path / "added" / "z.txt").write_text(P, encoding="utf-8")
+    with pytest.raises(Exception, match=r"z\.meta\.json: broken article sidecar"):
+        read_folder_corpus(tmp_path / "added")
 
 
 def test_unlabeled_skips_labeled_paragraphs_and_whole_articles():
