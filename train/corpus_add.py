@@ -59,6 +59,8 @@ def source_texts(sources: Iterable[Any]) -> dict[str, str]:
 
     out = {}
     for source in sources:
+        if not source.path.is_file():  # run away from the project root: nothing to compare with (prepare says so)
+            continue
         for n, row in enumerate(read_jsonl(source.path), start=1):
             text = row.get(source.text_field)
             if isinstance(text, str) and text.strip():
@@ -132,23 +134,32 @@ def read_new_articles(paths: list[str], text_column: str = "text", id_column: st
     return articles, errors
 
 
+def _table_rows(f: str, suffix: str) -> list[Any]:
+    if suffix == ".jsonl":
+        rows: list[Any] = []
+        for line in jsonl_lines(Path(f).read_bytes().decode("utf-8-sig", "replace")):
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                rows.append({})
+        return rows
+    if suffix in (".csv", ".parquet"):
+        import pandas as pd
+
+        df = pd.read_csv(f, dtype=str) if suffix == ".csv" else pd.read_parquet(f)
+        return df.where(df.notna(), None).to_dict("records")
+    return []
+
+
 def _table_extras(files: list[str], id_column: str) -> dict[str, dict[str, Any]]:
     """Record id (as `predict.readers` names it) -> url/title and where the row is, for table rows."""
     out: dict[str, dict[str, Any]] = {}
     for f in files:
         suffix = Path(f).suffix.lower()
-        rows: list[dict[str, Any]] = []
-        if suffix == ".jsonl":
-            for line in jsonl_lines(Path(f).read_text(encoding="utf-8-sig")):
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError:
-                    rows.append({})
-        elif suffix in (".csv", ".parquet"):
-            import pandas as pd
-
-            df = pd.read_csv(f, dtype=str) if suffix == ".csv" else pd.read_parquet(f)
-            rows = df.where(df.notna(), None).to_dict("records")
+        try:
+            rows = _table_rows(f, suffix)
+        except Exception:  # noqa: BLE001 - a table the readers report row by row (encoding, a broken row, damage)
+            continue  # keeps its rows, without url/title: the batch goes on, as `mihwar predict` does
         first = 2 if suffix == ".csv" else 1  # readers count a CSV's header as line 1
         for n, row in enumerate(rows, start=first):
             if not isinstance(row, dict):

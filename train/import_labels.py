@@ -88,14 +88,18 @@ def _contradicted(rows: list[dict[str, Any]], row: dict[str, Any]) -> dict[str, 
     article that differ (the article label would silently override the paragraph's at `prepare`)."""
     for r in rows:
         if r.get("article_id") == row["article_id"] and (r.get("level") == "article") != (row.get("level") == "article") \
-                and r.get("label") != row["label"]:
+                and r.get("label") and r.get("label") != row["label"]:  # a placeholder ('') contradicts nothing
             return r
     return None
 
 
 def _merge(plan: ImportPlan, row: dict[str, Any], path: Path, name: str, prefer: Prefer | None) -> None:
     rows = plan.rows.setdefault(path, [])
-    same = [i for i, r in enumerate(rows) if _row_key(r) == _row_key(row)]
+    key = _row_key(row)
+    blank = [i for i, r in enumerate(rows) if _row_key(r) == key and not r.get("label")]
+    for i in reversed(blank):  # `mihwar annotate`'s placeholders nobody filled in: this label fills them
+        del rows[i]
+    same = [i for i, r in enumerate(rows) if _row_key(r) == key]
     other = _contradicted(rows, row)
     if other is not None:
         level = "the article" if other.get("level") == "article" else f"its paragraph {other.get('paragraph_hash')}"
@@ -103,7 +107,7 @@ def _merge(plan: ImportPlan, row: dict[str, Any], path: Path, name: str, prefer:
                               "not imported (an article label and its paragraphs' labels must agree: edit the file)")
         return
     if not same:
-        rows.append(row)
+        rows.insert(blank[0] if blank else len(rows), row)  # where its placeholder was, else at the end
         plan.added += 1
         return
     old = rows[same[0]]

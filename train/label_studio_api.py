@@ -24,7 +24,10 @@ class LabelStudio:
         if not token:
             raise LabelStudioError(f"no Label Studio token: set {TOKEN_ENV} (Account & Settings in Label Studio)")
         self.url = url.rstrip("/")
-        self.client = httpx.Client(base_url=self.url, timeout=timeout)
+        try:
+            self.client = httpx.Client(base_url=self.url, timeout=timeout)
+        except httpx.InvalidURL as exc:
+            raise LabelStudioError(f"{url}: not a URL ({exc})") from None
         self.client.headers["Authorization"] = self._auth_header(token)
 
     def _auth_header(self, token: str) -> str:
@@ -36,11 +39,15 @@ class LabelStudio:
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             r = self.client.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise LabelStudioError(f"{self.url}: cannot reach Label Studio ({exc})") from None
         if r.status_code >= 400:
-            raise LabelStudioError(f"{method} {self.url}{path}: HTTP {r.status_code}: {r.text[:300]}")
-        return r.json() if r.content else None
+            raise LabelStudioError(f"{method} {self.url}{path}: HTTP {r.status_code}: {_gist(r.text)}")
+        try:
+            return r.json() if r.content else None
+        except ValueError:  # a login page, a proxy's error page: not Label Studio's API
+            raise LabelStudioError(f"{method} {self.url}{path}: the answer is not JSON ({_gist(r.text)}); is {self.url} "
+                                   "Label Studio, and the token right?") from None
 
     def project_by_title(self, title: str) -> dict[str, Any] | None:
         page = self._call("GET", "/api/projects", params={"title": title, "page_size": 1000})
@@ -77,3 +84,8 @@ class LabelStudio:
                     u = users[a["completed_by"]]
                     a["completed_by"] = {"id": u["id"], "email": u.get("email"), "username": u.get("username")}
         return tasks
+
+
+def _gist(text: str) -> str:
+    """The start of an answer's text on one line (an HTML page printed 12 lines of markup)."""
+    return " ".join(text.split())[:120]

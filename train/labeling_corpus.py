@@ -77,8 +77,10 @@ def read_labeling_corpus(specs: list[CorpusSpec]) -> LabelingCorpus:
 def unlabeled(articles: dict[str, str], annotations: list[dict[str, Any]]) -> list[tuple[str, int, str]]:
     """(article id, paragraph index, paragraph) of every paragraph no row covers.
 
-    A paragraph row covers its paragraph; an article-level row covers the whole article.
+    A paragraph row covers its paragraph; an article-level row covers the whole article. A placeholder row with
+    an empty label (`mihwar annotate` writes them for a person to fill in) covers nothing yet.
     """
+    annotations = [a for a in annotations if a.get("label")]
     done = {(a["article_id"], a.get("paragraph_hash")) for a in annotations if a.get("level") != "article"}
     whole = {a["article_id"] for a in annotations if a.get("level") == "article"}
     return [

@@ -146,6 +146,12 @@ def test_import_refuses_what_would_contradict_itself(tmp_path):
     assert any("task 3" in c and "must agree" in c for c in plan.conflicts)  # article 'sanctions', its paragraph 'other'
     with pytest.raises(ValueError, match="a JSON list of tasks"):
         read_export({"tasks": []})
+    placeholder = [{"article_id": "x", "paragraph_hash": hp, "label": ""}, {"article_id": "x", "paragraph_hash": hq, "label": ""}]
+    assert unlabeled(articles, placeholder) == [("x", 0, P), ("x", 1, Q)]  # `mihwar annotate` rows: not labeled yet
+    [four] = [l for l in labels if l.task_id == 4]
+    filled = plan_import([four], articles, {"x": f}, {f: list(placeholder)}, set(CLASSES), prefer=None)
+    assert not filled.conflicts and filled.added == 1  # was a conflict: "says '', Label Studio says 'diplomacy'"
+    assert [r["label"] for r in filled.rows[f]] == ["", "diplomacy"]  # in the placeholder's place
 
 
 def test_a_failed_write_leaves_annotations_and_articles_whole(tmp_path, monkeypatch):
