@@ -130,6 +130,7 @@ def train(config: Path = ConfigArg, set_: List[str] = SetOpt, tracking_uri: Opti
     """Cross-validate, calibrate and fit a model; log the run to MLflow."""
     from train.train import run_train
 
+    _refuse_prepare_keys(set_, "train")
     cfg = _load(config, set_)
     summary = _stoppable(lambda: run_train(cfg, str(config), tracking_uri, jobs),
                          f": training stopped before its summary and its MLflow run is marked FAILED; if it stopped while "
@@ -138,12 +139,26 @@ def train(config: Path = ConfigArg, set_: List[str] = SetOpt, tracking_uri: Opti
         typer.echo(line)
 
 
+PREPARE_KEYS = ("data.corpora", "data.sources", "data.granularity")
+
+
+def _refuse_prepare_keys(overrides: List[str], command: str) -> None:
+    """An override only `prepare` reads: `train` and `evaluate` read the prepared dataset, so it would be ignored
+    while the model's meta.json recorded it."""
+    for item in overrides:
+        key = item.partition("=")[0].strip()
+        if key.startswith(PREPARE_KEYS):
+            fail(f"--set {key}: {command} reads the dataset `mihwar prepare` wrote (data.dataset_dir), so this would be "
+                 f"ignored; give it to `mihwar prepare` first, with another data.dataset_dir to keep both")
+
+
 @app.command()
 def evaluate(config: Path = ConfigArg, set_: List[str] = SetOpt, tracking_uri: Optional[str] = TrackingOpt,
              jobs: Optional[int] = JobsOpt) -> None:
     """Write metrics, plots and the misclassified table for the trained model."""
     from train.evaluate import run_evaluate
 
+    _refuse_prepare_keys(set_, "evaluate")
     cfg = _load(config, set_)
     for line in _stoppable(lambda: run_evaluate(cfg, tracking_uri, jobs),
                            f": evaluation stopped; {cfg.reports_dir} may hold part of its reports: run it again"):
@@ -161,6 +176,8 @@ def promote(
     """Move the `champion` alias to a model version if it passes the gate."""
     from train.tracking import RegistryError, promote as do_promote
 
+    if recall_floor is not None and not 0 <= recall_floor <= 1:  # NaN too: `recall < nan` is never true, the gate was off
+        fail(f"--recall-floor {recall_floor}: a recall between 0 and 1")
     try:
         ok, reason, v = do_promote(name, version, recall_floor, [t for t in topics.split(",") if t] if topics else None,
                                    tracking_uri)
@@ -345,9 +362,9 @@ def add(
 def suggest(
     config: Path = typer.Argument(Path("configs/default.yaml"), help="YAML config in configs/"),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="model folder, runs:/ID/model or models:/NAME@champion"),
-    limit: int = typer.Option(40, "--limit", "-n", help="how many tasks"),
+    limit: int = typer.Option(40, "--limit", "-n", min=1, help="how many tasks"),
     seed: int = typer.Option(0, "--seed", help="tie-break seed; the same seed gives the same batch"),
-    per_article: int = typer.Option(3, help="at most this many paragraphs of one article"),
+    per_article: int = typer.Option(3, min=1, help="at most this many paragraphs of one article"),
     articles: bool = typer.Option(False, "--articles", help="suggest whole unlabeled articles instead of paragraphs"),
     strategy: str = typer.Option("suggest", help="suggest (uncertainty + lexicon disagreement + spread) or random"),
     output: Path = typer.Option(Path("out/label-studio/tasks.json"), "--output", "-o", help="Label Studio task JSON"),
@@ -365,6 +382,8 @@ def suggest(
     from train.labeling_corpus import corpus_specs, display_title, read_labeling_corpus, unlabeled
     from train.suggest import Candidate, paragraph_candidates, rank
 
+    if strategy not in ("suggest", "random"):
+        fail(f"--strategy {strategy!r}: use suggest or random")
     cfg = _load(config, set_)
     corpus = read_labeling_corpus(corpus_specs(cfg))
     texts = {aid: a.text for aid, a in corpus.articles.items()}

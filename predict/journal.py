@@ -189,9 +189,23 @@ def _check_same_batch(journal: Path, stored: Any, header: dict[str, Any]) -> Non
     if not isinstance(stored, dict) or stored.get("journal") != header.get("journal"):
         raise OutputError(f"{journal}: belongs to a different batch (written by another version of mihwar, or not a journal); "
                           "delete it or drop --resume")
+    was, now = stored.get("options"), header.get("options")
+    if isinstance(was, dict) and isinstance(now, dict) and was != now and stored.get("model") == header.get("model") \
+            and stored.get("inputs") == header.get("inputs"):
+        differ = ", ".join(f"--{k.replace('_', '-')} {_shown(was.get(k))} (now {_shown(now.get(k))})"
+                           for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k))
+        raise OutputError(f"{journal}: the interrupted batch ran with {differ}: give the same options to resume it, or "
+                          "delete it or drop --resume to start again")
     for part, what in (("model", "model version"), ("inputs", "inputs (paths, sizes or modification times)"),
                        ("options", "options that decide the rows")):
         if stored.get(part) != header.get(part):
             raise OutputError(f"{journal}: belongs to a different batch: its {what} differ "
                               f"(journal: {json.dumps(stored.get(part), ensure_ascii=False)[:200]}); "
                               "delete it or drop --resume")
+
+
+def _shown(value: Any) -> str:
+    """An option's value as typed: a flag is on or off."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return json.dumps(value, ensure_ascii=False)

@@ -121,7 +121,7 @@ class Summary:
 
     def render(self) -> str:
         total = self.labeled + self.failed
-        lines = [f"labeled {self.labeled} of {total} articles in {self.seconds:.2f}s"
+        lines = [f"labeled {self.labeled} of {total} article{'' if total == 1 else 's'} in {self.seconds:.2f}s"
                  + (f" (resumed after {self.resumed_after} rows already written)" if self.resumed_after else "")
                  + f"; output: {self.output}",
                  f"model: {self.model_uri} (model id {self.model_identity})",

@@ -186,11 +186,12 @@ def run_evaluate(config: Config, tracking_uri: str | None, jobs: int | None = No
     lines = [f"misclassified out-of-fold paragraphs: {n_wrong} (see {out / 'misclassified.csv'})",
              f"seed articles right: {seeds['final_model_right']}/{seeds['n']} (final model), "
              f"{seeds['out_of_fold_right']}/{seeds['n']} (out of fold)"]
-    for name, r in [*test.items(), *((f"{n}, paragraphs alone", r) for n, r in excerpts.items())]:
+    for name, r, unit in [*((n, r, "articles") for n, r in test.items()),
+                          *((f"{n}, paragraphs alone", r, "paragraphs") for n, r in excerpts.items())]:
         fam = ", ".join(f"{k.split('.', 1)[1]} {v:.3f}" for k, v in r.items() if k.startswith("false_topic_rate."))
         lines.append(f"test split, {name}: macro-F1 over topics {r['macro_f1_topics']} (95% CI {r['macro_f1_topics_95ci']}; "
                      f"{'/'.join(r['topics_present'])}), "
-                     f"{r['articles']} articles; out-of-scope given a topic: {fam}")
+                     f"{r['articles']} {unit}; out-of-scope given a topic: {fam}")
     return lines + [f"wrote {out / 'metrics.json'}, {out / 'plots'} and {out / 'test_split'}"]
 
 

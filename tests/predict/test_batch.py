@@ -133,7 +133,7 @@ def test_stdout_output_and_paragraph_and_explain_fields(tmp_path, trained_model_
     [row] = [json.loads(l) for l in proc.stdout.splitlines()]
     assert [p["label"] for p in row["paragraphs"]] == ["drugs", "sanctions"]
     assert row["explanation"] and {"feature", "weight"} <= set(row["explanation"][0])
-    assert "labeled 1 of 1 articles" in proc.stderr and "model: " in proc.stderr
+    assert "labeled 1 of 1 article in" in proc.stderr and "model: " in proc.stderr
 
 
 def test_resume_continues_without_relabeling_or_duplicating(tmp_path, trained_model_dir):

@@ -210,9 +210,14 @@ def test_resume_checks_inputs_options_and_model_version_and_counts_the_whole_out
                                "--workers", "1", *extra], input=line(id="s", text=DRUGS).decode(), capture_output=True, text=True,
                               timeout=120)
 
-    for proc, what in ((resume(model=other_model), "model version"), (resume("--max-chars", "500"), "options"),
-                       (resume("--id-column", "key"), "options")):
-        assert proc.returncode == 2 and f"belongs to a different batch: its {what}" in proc.stderr, proc.stderr
+    proc = resume(model=other_model)
+    assert proc.returncode == 2 and "belongs to a different batch: its model version" in proc.stderr, proc.stderr
+    # other options: the message says which, and how to resume (a newcomer was told only to delete the journal)
+    for proc, said in ((resume("--max-chars", "500"), "--max-chars 100000 (now 500)"),
+                       (resume("--id-column", "key"), '--id-column "id" (now "key")'),
+                       (resume("--paragraphs"), "--paragraphs off (now on)")):
+        assert proc.returncode == 2 and f"the interrupted batch ran with {said}: give the same options" in proc.stderr, \
+            proc.stderr
     journaled = journal.read_bytes()
     src.write_bytes(src.read_bytes().replace(b"r9", b"R9"))  # same size, new content and mtime
     os.utime(src, ns=(time.time_ns(), time.time_ns() + 10**9))
