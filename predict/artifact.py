@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from predict.model import TopicModel
-from predict.model_uri import default_model_uri, use_tracking_uri  # noqa: F401  (default_model_uri: callers import it from here)
+from predict.model_uri import default_model_uri, sqlite_path, use_tracking_uri  # noqa: F401  (default_model_uri: callers import it from here)
 
 FORMAT = "mihwar-model/2"
 OLD_FORMATS = {"mihwar-model/1": "it holds a pickled scikit-learn pipeline, which mihwar no longer loads because "
@@ -94,6 +94,10 @@ def resolve_model_dir(uri: str, tracking_uri: str | None = None) -> Path:
         import mlflow  # only registry/run URIs need it
 
         store = use_tracking_uri(tracking_uri)
+        database = sqlite_path(store)
+        if database is not None and not database.is_file():  # MLflow would create an empty store here, then not find it
+            raise ModelNotFoundError(f"{uri}: no MLflow store at {database} (run from the project folder, which holds "
+                                     "dvc.yaml, or name the store with --tracking-uri or MLFLOW_TRACKING_URI)")
         try:
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
         except Exception as exc:  # mlflow raises several types for "not there"

@@ -114,6 +114,19 @@ def test_missing_text_column_or_model_fails_before_any_work(tmp_path, trained_mo
     assert ok.returncode == 0
 
 
+def test_a_registry_model_outside_the_project_names_the_missing_store_and_creates_none(tmp_path):
+    """A newcomer ran `mihwar predict ... --model models:/mihwar-topics@champion` outside the project: MLflow
+    created an empty store there (and logged that it did), then failed with 'Registered Model ... not found'."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MIHWAR_MODEL")}
+    src = tmp_path / "a.txt"
+    src.write_text("نص", encoding="utf-8")
+    proc = mihwar("predict", str(src), "--model", "models:/mihwar-topics@champion", cwd=tmp_path, env=env, check=False)
+    assert proc.returncode == 2 and f"no MLflow store at {tmp_path.resolve() / 'mlruns' / 'mlflow.db'}" in proc.stderr
+    assert "--tracking-uri" in proc.stderr and not (tmp_path / "mlruns").exists()
+
+
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_csv_and_parquet_outputs(tmp_path, trained_model_dir, fmt):
     src = tmp_path / "in.jsonl"
