@@ -28,6 +28,8 @@ def output_format(output: str, fmt: str | None) -> str:
     """The output's format: --format, else its extension; an unknown extension (or a folder) is refused."""
     if output != "-" and Path(output).is_dir():
         raise OutputError(f"{output}: is a folder; give a file name such as {Path(output) / 'labels.jsonl'}")
+    if output != "-":  # before the extension: `-o /dev/null` was told it had none, and learned why only with --format
+        refuse_special(Path(output))
     if fmt:
         if fmt not in FORMATS:
             raise OutputError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
@@ -56,6 +58,15 @@ def special_file(path: Path) -> str | None:
     return None
 
 
+def refuse_special(output: Path) -> None:
+    """An output that is (or links to) a device, a pipe or a socket is refused: the rows are written beside it and
+    moved into place, which would replace it."""
+    kind = special_file(output.resolve())
+    if kind:
+        raise OutputError(f"{output}: is {kind}, not a regular file; give a file path, or write to stdout with "
+                          f"--output - (and redirect it: --output - > {output})")
+
+
 def writable_path(output: Path) -> Path:
     """Where the output goes: a symbolic link is written through (its target replaced, the link kept)."""
     return output.resolve() if output.is_symlink() else output
@@ -76,10 +87,7 @@ def check_output(output: Path, given: list[str], paths: list[str]) -> list[str]:
     if parent is not None and not parent.is_dir():
         raise OutputError(f"{output}: cannot write: {parent} is a file, not a folder")
     target = output.resolve()
-    kind = special_file(target)
-    if kind:  # the output is written beside it and moved into place: that would replace the device or pipe
-        raise OutputError(f"{output}: is {kind}, not a regular file; give a file path, or write to stdout with "
-                          f"--output - (and redirect it: --output - > {output})")
+    refuse_special(output)
     explicit = {Path(g).resolve() for g in given if g != "-"}
     ours = any(f.exists() for f in side_files(output) if f.name.endswith((".meta.json", ".partial")))
     keep = []
