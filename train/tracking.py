@@ -127,6 +127,9 @@ def promote(name: str, version: str | None, floor: float | None = None, topics: 
     db = sqlite_path(store)
     if db is not None and not db.is_file():
         raise RegistryError(f"no model registered yet (no tracking store at {db}): run `dvc repro` first")
+    if store.startswith(("http://", "https://")):  # a store that does not answer: MLflow's 7 retries with backoff
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")  # were 250 s of silence; promote asks a few
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")  # quick questions, so it gives up sooner
     import mlflow
     from mlflow.exceptions import MlflowException
 
