@@ -52,8 +52,8 @@ def plan_import(labels: list[ExportedLabel], articles: dict[str, str], annotatio
     split = _disagreeing_tasks(labels)
     for lab in labels:
         name = f"task {lab.task_id}: article {lab.article_id}" + (f" paragraph {lab.paragraph_hash}" if lab.level != "article" else "")
-        if lab.task_id in split:
-            plan.problems.append(f"{name}: {split[lab.task_id]}; not imported, resolve it in Label Studio")
+        if id(lab) in split:
+            plan.problems.append(f"{name}: {split[id(lab)]}; not imported, resolve it in Label Studio")
             continue
         if lab.label not in allowed:
             plan.problems.append(f"{name}: label {lab.label!r} is not one of {sorted(allowed)}; not imported")
@@ -69,17 +69,23 @@ def plan_import(labels: list[ExportedLabel], articles: dict[str, str], annotatio
     return plan
 
 
-def _disagreeing_tasks(labels: list[ExportedLabel]) -> dict[Any, str]:
-    """Task id -> why, for tasks of one export that label the same paragraph (or article) differently: like
-    annotators who disagree, none of them is imported."""
-    by_key: dict[tuple[str, str | None], list[ExportedLabel]] = {}
+def _disagreeing_tasks(labels: list[ExportedLabel]) -> dict[int, str]:
+    """``id(label)`` -> why, for tasks of one export that label the same paragraph (or article) differently, or an
+    article and one of its paragraphs differently: like annotators who disagree, none of them is imported (else the
+    first one would be written as settled and the others reported against it). Keyed by the label object, as an
+    export's tasks may lack ids."""
+    groups: dict[tuple[str, str | None], list[ExportedLabel]] = {}
     for lab in labels:
-        by_key.setdefault((lab.article_id, None if lab.level == "article" else lab.paragraph_hash), []).append(lab)
+        groups.setdefault((lab.article_id, None if lab.level == "article" else lab.paragraph_hash), []).append(lab)
+    for (aid, phash), group in list(groups.items()):
+        if phash is None:  # an article label must agree with the labels of its paragraphs in the same export
+            group += [lab for (a, h), g in groups.items() if a == aid and h is not None for lab in g]
     out = {}
-    for group in by_key.values():
+    for group in groups.values():
         if len({lab.label for lab in group}) > 1:
-            said = ", ".join(f"task {lab.task_id} says {lab.label!r}" for lab in group)
-            out.update({lab.task_id: f"tasks of this export disagree ({said})" for lab in group})
+            said = ", ".join(f"task {lab.task_id} says {lab.label!r}" + (" for the article" if lab.level == "article" else "")
+                             for lab in group)
+            out.update({id(lab): f"tasks of this export disagree ({said})" for lab in group})
     return out
 
 
@@ -96,16 +102,18 @@ def _contradicted(rows: list[dict[str, Any]], row: dict[str, Any]) -> dict[str, 
 def _merge(plan: ImportPlan, row: dict[str, Any], path: Path, name: str, prefer: Prefer | None) -> None:
     rows = plan.rows.setdefault(path, [])
     key = _row_key(row)
-    blank = [i for i, r in enumerate(rows) if _row_key(r) == key and not r.get("label")]
-    for i in reversed(blank):  # `mihwar annotate`'s placeholders nobody filled in: this label fills them
-        del rows[i]
-    same = [i for i, r in enumerate(rows) if _row_key(r) == key]
     other = _contradicted(rows, row)
-    if other is not None:
+    if other is not None:  # nothing imported: the file, placeholders included, stays as it is
         level = "the article" if other.get("level") == "article" else f"its paragraph {other.get('paragraph_hash')}"
         plan.conflicts.append(f"{name}: {path} labels {level} {other.get('label')!r}, Label Studio says {row['label']!r}; "
                               "not imported (an article label and its paragraphs' labels must agree: edit the file)")
         return
+    blank = [i for i, r in enumerate(rows) if _row_key(r) == key and not r.get("label")]
+    same = [i for i, r in enumerate(rows) if _row_key(r) == key and r.get("label")]
+    if blank and (not same or all(rows[i].get("label") == row["label"] for i in same) or prefer == "new"):
+        for i in reversed(blank):  # `mihwar annotate`'s placeholders nobody filled in: this label fills them
+            del rows[i]
+        same = [i for i, r in enumerate(rows) if _row_key(r) == key]
     if not same:
         rows.insert(blank[0] if blank else len(rows), row)  # where its placeholder was, else at the end
         plan.added += 1

@@ -102,6 +102,8 @@ def _malformed(t: Any) -> str | None:
         return f"a task must be a JSON object, not {type(t).__name__}"
     if not isinstance(t.get("data", {}), dict):
         return "its 'data' is not an object"
+    if not isinstance(t.get("id"), (str, int, type(None))):
+        return "its 'id' is not a number"
     for key in ("article_id", "paragraph_hash"):
         if not isinstance(t.get("data", {}).get(key), (str, int, type(None))):
             return f"its data.{key} is not a string"

@@ -8,7 +8,7 @@ import pytest
 from predict.text import paragraph_hash, segment_article
 from train.corpus_add import known_articles, plan_additions, read_new_articles, write_article
 from train.import_labels import plan_import, write_annotations
-from train.label_studio import build_task, labeling_config, read_export
+from train.label_studio import ExportedLabel, build_task, labeling_config, read_export
 from train.corpus import read_folder as read_folder_corpus
 from train.labeling_corpus import unlabeled
 from train.suggest import Candidate, choose, score_candidates
@@ -140,13 +140,25 @@ def test_import_refuses_what_would_contradict_itself(tmp_path):
     assert [l.task_id for l in labels] == [1, 2, 3, 4]
     assert any("task 5" in n and "several topics" in n for n in notes)
     assert any("task #6" in n for n in notes) and any("task #7" in n and "annotations" in n for n in notes)
-    plan = plan_import(labels, articles, {"x": f}, {f: list(both)}, set(CLASSES), prefer="new")
+    by_task = {l.task_id: l for l in labels}
+    plan = plan_import([by_task[t] for t in (1, 2, 4)], articles, {"x": f}, {f: list(both)}, set(CLASSES), prefer="new")
     assert sum("tasks of this export disagree" in p for p in plan.problems) == 2  # tasks 1 and 2: neither imported
     assert plan.replaced == 1 and [r["label"] for r in plan.rows[f]] == ["diplomacy"]  # both old rows of hq replaced
+    plan = plan_import([by_task[3]], articles, {"x": f}, {f: list(both)}, set(CLASSES), prefer="new")
     assert any("task 3" in c and "must agree" in c for c in plan.conflicts)  # article 'sanctions', its paragraph 'other'
+    assert plan.rows[f] == both  # nothing imported, nothing changed
+    plan = plan_import(labels, articles, {"x": f}, {f: list(both)}, set(CLASSES), prefer="new")
+    assert sum("tasks of this export disagree" in p for p in plan.problems) == 4  # the article task against its paragraphs'
+    nameless = [ExportedLabel(None, "x", hp, "paragraph", lab, P, [], None, []) for lab in ("drugs", "other")]
+    nameless.append(ExportedLabel(None, "x", hq, "paragraph", "other", Q, [], None, []))
+    plan = plan_import(nameless, articles, {"x": f}, {f: []}, set(CLASSES), prefer=None)
+    assert len(plan.problems) == 2 and plan.added == 1  # tasks without ids: the third is not caught up with the two
     with pytest.raises(ValueError, match="a JSON list of tasks"):
         read_export({"tasks": []})
     placeholder = [{"article_id": "x", "paragraph_hash": hp, "label": ""}, {"article_id": "x", "paragraph_hash": hq, "label": ""}]
+    whole = {"article_id": "x", "level": "article", "label": "sanctions"}
+    kept = plan_import([by_task[4]], articles, {"x": f}, {f: [*placeholder, whole]}, set(CLASSES), prefer=None)
+    assert kept.conflicts and kept.rows[f] == [*placeholder, whole]  # a refused label leaves its placeholder
     assert unlabeled(articles, placeholder) == [("x", 0, P), ("x", 1, Q)]  # `mihwar annotate` rows: not labeled yet
     [four] = [l for l in labels if l.task_id == 4]
     filled = plan_import([four], articles, {"x": f}, {f: list(placeholder)}, set(CLASSES), prefer=None)
