@@ -147,7 +147,7 @@ def _refuse_prepare_keys(overrides: List[str], command: str) -> None:
     while the model's meta.json recorded it."""
     for item in overrides:
         key = item.partition("=")[0].strip()
-        if key.startswith(PREPARE_KEYS):
+        if key == "data" or key.startswith(PREPARE_KEYS):  # the whole section holds them too
             fail(f"--set {key}: {command} reads the dataset `mihwar prepare` wrote (data.dataset_dir), so this would be "
                  f"ignored; give it to `mihwar prepare` first, with another data.dataset_dir to keep both")
 
@@ -331,6 +331,11 @@ def add(
     from train.labeling_corpus import CorpusSpec, corpus_specs, read_labeling_corpus
 
     cfg = _load(config, [])
+    missing = [str(p) for p in [*(c.path for c in cfg.data.corpora if not c.optional), *(s.path for s in cfg.data.sources)]
+               if not p.exists()]
+    if missing:  # run from another folder: nothing to check duplicates against, and a new corpus folder made there
+        fail(f"{config}: {', '.join(missing)} not found from {Path.cwd()}; paths in the config are relative to the "
+             "repository root: run mihwar add from there")
     existing = read_labeling_corpus(corpus_specs(cfg) + [CorpusSpec(corpus, Path("/dev/null"))]).articles
     articles, errors = read_new_articles(inputs, text_column, id_column)
     known = {**source_texts(cfg.data.sources), **{k: a.text for k, a in existing.items()}}

@@ -61,7 +61,7 @@ def special_file(path: Path) -> str | None:
 def refuse_special(output: Path) -> None:
     """An output that is (or links to) a device, a pipe or a socket is refused: the rows are written beside it and
     moved into place, which would replace it."""
-    kind = special_file(output.resolve())
+    kind = special_file(output)  # stat follows links: /dev/stdout on a pipe is a pipe (its resolved name is no path)
     if kind:
         raise OutputError(f"{output}: is {kind}, not a regular file; give a file path, or write to stdout with "
                           f"--output - (and redirect it: --output - > {output})")

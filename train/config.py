@@ -134,7 +134,7 @@ class EvaluationConfig(Strict):
 class ScopeGateConfig(Strict):
     """The article-level scope gate (`train.gate`): vetoes a topic whose article reads as out of the Syria file."""
 
-    C: float = Field(default=10.0, gt=0, description="inverse regularization of the gate's logistic regression")
+    C: float = Field(default=10.0, gt=0, allow_inf_nan=False, description="inverse regularization of the gate's logistic regression")
     min_articles: int = Field(default=20, ge=1, description="a topic is gated only with at least this many training articles")
     threshold: float | None = Field(default=None, ge=0, le=1, description="fixed gate threshold; None = chosen on "
                                     "out-of-fold articles")

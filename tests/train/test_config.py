@@ -45,6 +45,7 @@ def test_impossible_values_are_rejected(tmp_path):
     ("seed=99999999999999", "seed: Input should be less than 4294967296"),
     ("model.C_grid=[.nan]", "model.C_grid: Value error, C_grid values must be finite"),  # NaN passed `c <= 0`
     ("features.lexicon_weight=.inf", "features.lexicon_weight: Input should be a finite number"),
+    ("scope_gate.C=.inf", "scope_gate.C: Input should be a finite number"),
     ("features.char_ngrams=[-1,3]", "features.char_ngrams: Value error, [-1, 3]: need [shortest, longest]"),  # trained
     ("features.word_ngrams=[2,1]", "features.word_ngrams: Value error, [2, 1]"),
     ("model.C_grid=[1", "--set 'model.C_grid=[1': the value is not valid YAML"),
