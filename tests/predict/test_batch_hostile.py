@@ -271,6 +271,8 @@ def test_outputs_and_files_outside_the_happy_path(tmp_path, trained_model_dir):
     assert "is a named pipe (FIFO), not a regular file" in err and stat.S_ISFIFO(os.stat(fifo).st_mode)
     _, err = predict(trained_model_dir, src / "a_utf8.txt", "--output", "/dev/null", code=2)  # said "(no extension)"
     assert "/dev/null: is a character device" in err and "--output - > /dev/null" in err
+    _, err = predict(trained_model_dir, src / "a_utf8.txt", "--output", "/dev/stdout", code=2)  # stdout is a pipe here
+    assert "/dev/stdout: is a named pipe (FIFO)" in err  # its resolved name (pipe:[N]) is no path: was "No such file"
 
     target, link = tmp_path / "kept.jsonl", tmp_path / "link.jsonl"
     target.write_text("old\n", encoding="utf-8")
