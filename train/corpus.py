@@ -71,10 +71,7 @@ def read_folder(folder: Path) -> dict[str, Article]:
     """Article id (file stem) -> article, for every ``.txt`` in the folder."""
     articles = {}
     for path in sorted(folder.glob("*.txt")):
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise PrepareError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start}); re-save it as UTF-8") from None
+        text = read_text_file(path, "utf-8-sig")
         meta = read_sidecar(path.with_suffix(".meta.json"))
         articles[path.stem] = Article(path.stem, text, corpus_name(folder), meta.get("source"), meta.get("url"), meta.get("title"))
     return articles
@@ -94,10 +91,10 @@ def read_sidecar(path: Path) -> dict:
     return meta
 
 
-def read_text_file(path: Path) -> str:
+def read_text_file(path: Path, encoding: str = "utf-8") -> str:
     """A corpus or annotation file as text; one that is not UTF-8 is an error naming it and the byte."""
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding=encoding)
     except UnicodeDecodeError as exc:
         raise PrepareError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start}); re-save it as UTF-8") from None
 
@@ -137,6 +134,11 @@ def read_corpus(path: Path, allow_empty: bool = False) -> dict[str, Article]:
 
 def read_annotations(path: Path) -> list[Annotation]:
     """Parse an annotation JSONL, naming the line of any broken row."""
+    return [a for _, a in annotation_rows(path)]
+
+
+def annotation_rows(path: Path) -> list[tuple[dict[str, Any], Annotation]]:
+    """Each row of an annotation JSONL as written, and as parsed; a broken row is an error naming its line."""
     if not path.is_file():
         raise PrepareError(f"{path}: annotations file not found")
     out = []
@@ -150,7 +152,7 @@ def read_annotations(path: Path) -> list[Annotation]:
                 raise ValueError(f"level {level!r}")
             phash = row["paragraph_hash"] if level == "paragraph" else None
             extra = {k: v for k, v in row.items() if k not in ("article_id", "paragraph_hash", "label", "level", "excerpt")}
-            out.append(Annotation(str(row["article_id"]), phash, row["label"], n, str(path), extra))
+            out.append((row, Annotation(str(row["article_id"]), phash, row["label"], n, str(path), extra)))
         except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise PrepareError(f"{path}:{n}: broken annotation row ({exc!r}); need article_id, label and "
                                "paragraph_hash (or \"level\": \"article\")") from None

@@ -59,8 +59,6 @@ def source_texts(sources: Iterable[Any]) -> dict[str, str]:
 
     out = {}
     for source in sources:
-        if not source.path.is_file():  # run away from the project root: nothing to compare with (prepare says so)
-            continue
         for n, row in enumerate(read_jsonl(source.path), start=1):
             text = row.get(source.text_field)
             if isinstance(text, str) and text.strip():

@@ -8,13 +8,12 @@ the raw annotation rows and, for each article, the annotation file its labels go
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from predict.text import paragraph_hash, segment_article
-from train.corpus import Article, jsonl_lines, read_annotations, read_corpus, read_text_file
+from train.corpus import Article, annotation_rows, read_corpus
 
 
 @dataclass
@@ -49,8 +48,7 @@ def read_annotation_rows(path: Path) -> list[dict[str, Any]]:
     """Annotation rows as dicts (missing file = no rows yet); a broken row is an error naming its line."""
     if not path.is_file():
         return []
-    read_annotations(path)  # the checks `prepare` makes, with the line of a broken row
-    return [json.loads(line) for line in jsonl_lines(read_text_file(path)) if line.strip()]
+    return [row for row, _ in annotation_rows(path)]  # the checks `prepare` makes, with the line of a broken row
 
 
 @dataclass

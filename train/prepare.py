@@ -141,8 +141,8 @@ def labeled_examples(config: Config, corpus: tuple[dict[str, Article], list[Anno
     examples = corpus_examples(articles, annotations, config) if articles else []
     if data.granularity == "article":
         examples = articles_as_units(examples)
-    labeled = [articles[a] for a in dict.fromkeys(e.article_id for e in examples) if a in articles]  # an unlabeled added
-    # copy of a source article is no example: it must not take the source article out of the dataset
+    # only labeled articles take a source row out: an unlabeled added copy of one is no example
+    labeled = [articles[a] for a in dict.fromkeys(e.article_id for e in examples) if a in articles]
     bodies = {a.text.split("\n", 1)[-1].strip() for a in labeled} | {a.text.strip() for a in labeled}
     for source in data.sources:
         unknown = set(source.label_map.values()) - set(config.classes)
