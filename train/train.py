@@ -143,19 +143,18 @@ def gate_summary(gate: dict[str, Any] | None, m: dict[str, float]) -> list[str]:
 
 
 def excerpt_summary(m: dict[str, float]) -> list[str]:
-    """The training summary's line on short excerpts: each held-out paragraph labeled alone."""
-    if "cv_excerpt_macro_f1" not in m:
-        return []
-    recall = ", ".join(f"{k.split('.')[-1]}={v:.2f}" for k, v in m.items() if k.startswith("cv_excerpt_recall."))
-    rates = ", ".join(f"{k.split('.')[-1]} {v:.3f}" for k, v in m.items() if k.startswith("cv_excerpt_false_topic_rate."))
-    lines = [f"excerpts (each held-out paragraph alone, no gate): macro-F1 {m['cv_excerpt_macro_f1']:.3f} ± "
-             f"{m['cv_excerpt_macro_f1_std']:.3f}; recall {recall}; out-of-scope given a topic: {rates}"]
-    if "cv_gated_excerpt_macro_f1" in m:
-        recall = ", ".join(f"{k.split('.')[-1]}={v:.2f}" for k, v in m.items() if k.startswith("cv_gated_excerpt_recall."))
-        rates = ", ".join(f"{k.split('.')[-1]} {v:.3f}" for k, v in m.items()
-                          if k.startswith("cv_gated_excerpt_false_topic_rate."))
-        lines.append(f"excerpts with the scope gate, as labeling applies it: macro-F1 {m['cv_gated_excerpt_macro_f1']:.3f} ± "
-                     f"{m['cv_gated_excerpt_macro_f1_std']:.3f}; recall {recall}; out-of-scope given a topic: {rates}")
+    """The training summary's lines on short excerpts: each held-out paragraph labeled alone, without the scope
+    gate and (when the model has one) with it."""
+    views = (("cv_excerpt_", "excerpts (each held-out paragraph alone, no gate)"),
+             ("cv_gated_excerpt_", "excerpts with the scope gate, as labeling applies it"))
+    lines = []
+    for prefix, title in views:
+        if f"{prefix}macro_f1" not in m:
+            continue
+        recall = ", ".join(f"{k.split('.')[-1]}={v:.2f}" for k, v in m.items() if k.startswith(f"{prefix}recall."))
+        rates = ", ".join(f"{k.split('.')[-1]} {v:.3f}" for k, v in m.items() if k.startswith(f"{prefix}false_topic_rate."))
+        lines.append(f"{title}: macro-F1 {m[f'{prefix}macro_f1']:.3f} ± {m[f'{prefix}macro_f1_std']:.3f}; recall {recall}; "
+                     f"out-of-scope given a topic: {rates}")
     return lines
 
 
