@@ -124,7 +124,7 @@ def _labeled_chunks(model: Any, model_dir: str, records: Iterator[Record], opts:
         return
     from predict.pool import label_in_pool
 
-    yield from label_in_pool(chain(head, parts), model_dir, opts, opts.workers, early)
+    yield from label_in_pool(chain(head, parts), model, model_dir, opts, opts.workers, early)
 
 
 def run_batch(inputs: list[str], model_uri: str | None, opts: BatchOptions) -> Summary:

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator
 
 _MODEL: Any = None
+AHEAD = 4
 
 
 def die_with_parent(parent: int) -> None:
@@ -117,21 +118,41 @@ def _label(records: list, opts: Any) -> list[dict[str, Any]]:
     return label_records(_MODEL, records, opts)
 
 
-def label_in_pool(chunks: Iterable[list], model_dir: str, opts: Any, workers: int,
+def label_in_pool(chunks: Iterable[list], model: Any, model_dir: str, opts: Any, workers: int,
                   early: bool = False) -> Iterator[list[dict[str, Any]]]:
-    """Rows of each chunk, in chunk order, scored by ``workers`` processes (at most two chunks each in flight).
+    """Rows of each chunk, in chunk order, scored by ``workers`` processes: this one and ``workers - 1`` helpers.
 
-    Left before the end (the consumer interrupted, or closed this generator), the pool is stopped at once."""
-    pool = spawn_pool(workers, _load_once, (os.getpid(), model_dir, early))
-    pending: deque = deque()
+    Each helper has at most two chunks in flight; while they all do, this process labels the next chunk itself
+    with ``model`` instead of waiting, so no process idles and one model load fewer is paid than with ``workers``
+    helpers. Left before the end (the consumer interrupted, or closed this generator), the pool is stopped at once."""
+    from predict.labeling import label_records
+
+    helpers = workers - 1
+    pool = spawn_pool(helpers, _load_once, (os.getpid(), model_dir, early))
+    pending: deque = deque()  # a helper's future, or rows this process labeled, in chunk order
+    in_flight = 0
     try:
         for chunk in chunks:
-            pending.append(spawn_quietly(pool, _label, chunk, opts))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
+            while pending and (isinstance(pending[0], list) or pending[0].done()):
+                in_flight -= not isinstance(pending[0], list)
+                yield _rows(pending.popleft())
+            if in_flight < AHEAD * helpers:
+                pending.append(spawn_quietly(pool, _label, chunk, opts))  # the first one starts the helpers
+                in_flight += 1
+                if early and len(pending) == 1:
+                    model.start_compiled()  # while the helpers start theirs
+            else:
+                pending.append(label_records(model, chunk, opts))
+            while len(pending) > 4 * workers:  # a slow helper: wait for it rather than hold ever more rows
+                in_flight -= not isinstance(pending[0], list)
+                yield _rows(pending.popleft())
         while pending:
-            yield pending.popleft().result()
+            yield _rows(pending.popleft())
     except BaseException:  # Ctrl-C, SIGTERM, a worker's error, or the consumer gone (GeneratorExit)
         stop_pool(pool)
         raise
     pool.shutdown(wait=True)
+
+
+def _rows(entry: Any) -> list[dict[str, Any]]:
+    return entry if isinstance(entry, list) else entry.result()
