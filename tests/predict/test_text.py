@@ -90,7 +90,7 @@ def per_char_has_arabic(text: str, min_share: float = 0.3) -> bool:
 # underscore, spaces, punctuation, format characters, emoji and a lone surrogate.
 MIXED = ("ابتثجحخدذرسشصضطظعغفقكلمنهويءآأؤإئىة" "\u064b\u064e\u0651\u0652\u0670\u0640" "٠١٢٣٩۰۴" "پچژگکی"
          "abcXYZéßſĲ" "0123456789" "²³¹⁰⁴₂" "½¼¾⅓" "ⅠⅡⅫⅰⅻↀ" "〇一二三中文字" "\u0301\u0327\u20dd"
-         "ʰʲˆªº" "_ \t\n.,،؛؟!-«»" "\u200c\u200f\ufeff" "😀🇸🇾" "\ud800")
+         "ʰʲˆªº" "_ \t\n.,،؛؟!-«»" "\u200c\u200f\ufeff" "😀🇸🇾" "𝐀𞤀" "\ud800")  # above the BMP: an emoji, a flag, two letters
 
 
 def test_letter_counts_equal_the_per_character_loop_on_every_code_point():
