@@ -13,7 +13,7 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-from predict.text import paragraphs_or_whole
+from predict.text import paragraphs_or_whole, word_count
 
 
 class Scorer(Protocol):
@@ -52,7 +52,7 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 
 def paragraph_weights(paragraphs: Sequence[str]) -> np.ndarray:
     """Weight of each paragraph in its article: its word count, so a caption weighs little."""
-    return np.array([max(len(p.split()), 1) for p in paragraphs], dtype=float)
+    return np.array([max(word_count(p), 1) for p in paragraphs], dtype=float)
 
 
 def aggregate_article(probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
