@@ -59,6 +59,13 @@ def looks_binary(data: bytes) -> bool:
     return sample.count(0) > max(2, len(sample) // 1000) or controls / len(sample) > 0.05
 
 
+def looks_binary_stream(sample: bytes) -> bool:
+    """A stream of records (JSONL, CSV) is binary when most of its lines look binary: one row holding NUL
+    bytes is that row's error, not the whole file's."""
+    lines = [line for line in sample[:8192].split(b"\n") if line.strip()]
+    return sum(map(looks_binary, lines)) * 2 > len(lines)
+
+
 def _mostly_utf8(sample: bytes) -> bool:
     """Invalid UTF-8, but most non-ASCII characters decode: UTF-8 with broken bytes, not a code page."""
     text = sample.decode("utf-8", errors="replace")
@@ -79,7 +86,7 @@ def detect_encoding(sample: bytes, stream: bool = False) -> str:
             return name
     if _looks_utf16(sample):
         raise DecodeError("UTF-16 without a byte-order mark; save it as UTF-8 (or UTF-16 with BOM)")
-    if looks_binary(sample):
+    if (looks_binary_stream if stream else looks_binary)(sample):
         raise DecodeError("binary data, not text")
     try:
         codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)  # a sample may end inside a character
@@ -131,12 +138,17 @@ def text_lines(stream: BinaryIO) -> tuple[str, Iterator[str]]:
 
 
 def _lines(head: bytes, stream: BinaryIO, encoding: str) -> Iterator[str]:
+    """Lines end with LF (CRLF keeps its CR); a stream whose first 64 KB hold a CR and no LF has old Mac line
+    endings (Excel's "CSV (Macintosh)"): its lines end with CR."""
     decoder = codecs.getincrementaldecoder(encoding)(errors=MARK)
-    pending, chunk = "", head
+    pending, chunk, end = "", head, None
     while chunk:
-        *complete, pending = (pending + decoder.decode(chunk)).split("\n")
+        text = pending + decoder.decode(chunk)
+        if end is None:
+            end = "\r" if "\n" not in text and "\r" in text else "\n"
+        *complete, pending = text.split(end)
         for line in complete:
-            yield line + "\n"
+            yield line + end
         chunk = stream.read(SAMPLE_BYTES)
     pending += decoder.decode(b"", final=True)
     if pending:

@@ -7,6 +7,7 @@ or one the model fails on) gets a row with ``error`` instead of stopping the res
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -80,6 +81,17 @@ def label_records(model: Any, records: list[Record], opts: Any) -> list[dict[str
     return rows  # type: ignore[return-value]
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str) -> str:
+    """``text`` for a terminal: control characters (line breaks, escape sequences) written as ``\\n``, ``\\x1b``...
+
+    An id or a path comes from the input; raw, it could break the summary onto a fake line or send the
+    terminal escape sequences (set its title, write to the clipboard)."""
+    return _CONTROL.sub(lambda m: ascii(m.group())[1:-1], text)
+
+
 @dataclass
 class Summary:
     labeled: int = 0
@@ -133,7 +145,7 @@ class Summary:
         if self.not_arabic:
             lines.append(f"not Arabic (labeled other, flagged): {self.not_arabic}")
         lines.append(f"could not label: {self.failed}")
-        lines += [f"  {rid}: {err}" for rid, err in self.errors]
+        lines += [f"  {printable(rid)}: {printable(err)}" for rid, err in self.errors]
         if self.failed > len(self.errors):
             where = "stdout" if self.output == "-" else self.output
             lines.append(f"  ... and {self.failed - len(self.errors)} more: every row with an \"error\" in {where}")

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from itertools import islice
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from predict.decoding import DecodeError, decode_bytes, text_lines
-from predict.tables import DEFAULT_ID_COLUMN, Record, ReadOptions, read_csv, read_jsonl, read_parquet, read_stdin
+from predict.paths import special_file
+from predict.tables import (DEFAULT_ID_COLUMN, Record, ReadOptions, csv_header, read_csv, read_jsonl, read_parquet,
+                            read_stdin)
 
 __all__ = ["InputError", "Record", "ReadOptions", "expand_inputs", "check_tables", "read_all", "html_to_text"]
 
@@ -34,11 +37,15 @@ def expand_inputs(inputs: Iterable[str]) -> list[str]:
     out = []
     for item in inputs:
         path = Path(item)
-        if item == "-" or path.is_file():
+        if item == "-":
+            if sys.stdin is None:  # started with stdin closed (`<&-`)
+                raise InputError("-: stdin is closed; give input files, or open stdin")
+            out.append(item)
+        elif path.is_file():
             out.append(item)
         elif path.is_dir():
-            out += [str(p) for p in sorted(path.rglob("*"))  # a broken link too: its error row says it could not be read
-                    if (p.is_file() or (p.is_symlink() and not p.exists())) and p.suffix.lower() in SUPPORTED]
+            # a broken link, a loop of links or a pipe too: its error row says why it could not be read
+            out += [str(p) for p in sorted(path.rglob("*")) if not p.is_dir() and p.suffix.lower() in SUPPORTED]
         elif path.exists():
             raise InputError(f"{item}: not a regular file or folder (a named pipe, socket or device); "
                              f"pipe it in instead: cat {item} | mihwar predict -")
@@ -74,15 +81,11 @@ def _columns(path: Path, suffix: str) -> list[str] | None:
             return None
         with open(path, "rb") as f:
             _, lines = text_lines(f)
-            return _csv_columns(lines) if suffix == ".csv" else _jsonl_keys(lines)
+            return csv_header(lines) if suffix == ".csv" else _jsonl_keys(lines)
     except Exception:  # unreadable or damaged: the reader reports it as an error row
         return None
 
 
-def _csv_columns(lines: Iterator[str]) -> list[str]:
-    import csv
-
-    return next(csv.reader([next(lines, "")]), [])
 
 
 def _jsonl_keys(lines: Iterator[str], sample: int = 100) -> list[str] | None:
@@ -106,7 +109,10 @@ def read_all(paths: list[str], opts: ReadOptions) -> Iterator[Record]:
     """One record per input article, in order; a file that vanished or cannot be opened is one error record."""
     for p in paths:
         try:
-            if p == "-":
+            kind = special_file(Path(p)) if p != "-" else None
+            if kind:  # found in a folder (one given by name is refused before any work): reading could block
+                yield Record(p, error=f"cannot read: {kind}, not a regular file")
+            elif p == "-":
                 yield from read_stdin(opts)
             elif Path(p).suffix.lower() in _READERS:
                 yield from _READERS[Path(p).suffix.lower()](Path(p), opts)

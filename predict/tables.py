@@ -133,11 +133,20 @@ def read_csv_stream(open_binary: Callable[[], BinaryIO], name: str, opts: ReadOp
         except DecodeError as exc:
             yield Record(name, error=str(exc))
             return
-        columns = next(csv.reader([next(lines, "")]), [])
         source = _Replayable(lines)
-        start = 2  # physical line of the reader's first line
+        try:
+            columns = csv_header(source)
+        except csv.Error as exc:
+            yield Record(f"{name}:1", error=f"malformed CSV header at line 1: {_csv_problem(exc)}; no row can be read")
+            return
+        start = len(source.row) + 1  # physical line of the first row after the header (a quoted header cell may span lines)
         while start:
             start = yield from _csv_from(source, columns, name, start, opts)
+
+
+def csv_header(lines: Iterator[str]) -> list[str]:
+    """The column names: the first CSV row, read by the csv module (a quoted name may hold a line break)."""
+    return next(csv.reader(lines, strict=True), [])
 
 
 class _Replayable:

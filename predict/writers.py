@@ -6,10 +6,14 @@ File outputs go through the journal in `predict.journal`; stdout is streamed.
 from __future__ import annotations
 
 import csv
+import errno
 import json
+import os
 import sys
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator
+
+from predict.paths import real_path, special_file
 
 FORMATS = ("jsonl", "csv", "parquet")
 SIDE_FILES = (".partial", ".tmp", ".lock", ".meta.json")  # what a batch writes next to its output
@@ -31,9 +35,9 @@ def output_format(output: str, fmt: str | None) -> str:
     if output != "-":  # before the extension: `-o /dev/null` was told it had none, and learned why only with --format
         refuse_special(Path(output))
     if fmt:
-        if fmt not in FORMATS:
+        if fmt.lower() not in FORMATS:  # case as for extensions: `--format CSV` like `x.CSV`
             raise OutputError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
-        return fmt
+        return fmt.lower()
     if output == "-":
         return "jsonl"
     suffix = Path(output).suffix.lower().lstrip(".")
@@ -41,21 +45,6 @@ def output_format(output: str, fmt: str | None) -> str:
         raise OutputError(f"{output}: unknown output type {('.' + suffix) if suffix else '(no extension)'}; "
                           "name it .jsonl, .csv or .parquet, or give --format")
     return suffix
-
-
-def special_file(path: Path) -> str | None:
-    """What ``path`` is when it exists and is neither a regular file nor a folder (a device, a pipe, a socket)."""
-    import stat
-
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return None
-    for test, kind in ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return kind
-    return None
 
 
 def refuse_special(output: Path) -> None:
@@ -69,7 +58,7 @@ def refuse_special(output: Path) -> None:
 
 def writable_path(output: Path) -> Path:
     """Where the output goes: a symbolic link is written through (its target replaced, the link kept)."""
-    return output.resolve() if output.is_symlink() else output
+    return real_path(output) if output.is_symlink() else output
 
 
 def side_files(output: Path) -> list[Path]:
@@ -86,14 +75,19 @@ def check_output(output: Path, given: list[str], paths: list[str]) -> list[str]:
     parent = next((p for p in output.absolute().parents if p.exists()), None)
     if parent is not None and not parent.is_dir():
         raise OutputError(f"{output}: cannot write: {parent} is a file, not a folder")
-    target = output.resolve()
+    try:
+        output.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OutputError(f"{output}: cannot write: a loop of symbolic links; give another --output") from None
+    target = real_path(output)
     refuse_special(output)
-    explicit = {Path(g).resolve() for g in given if g != "-"}
+    explicit = {real_path(g) for g in given if g != "-"}
     ours = any(f.exists() for f in side_files(output) if f.name.endswith((".meta.json", ".partial")))
     keep = []
     for p in paths:
-        if p != "-" and Path(p).resolve() == target:
-            if Path(p).resolve() in explicit or not ours:
+        if p != "-" and real_path(p) == target:
+            if real_path(p) in explicit or not ours:
                 raise OutputError(f"{output}: would overwrite the input {p}; choose another --output")
             continue  # the previous output of this batch, inside an input folder
         keep.append(p)
@@ -150,6 +144,15 @@ def write_table(rows: Callable[[], Iterator[dict[str, Any]]], path: Path, fmt: s
         pq.write_table(pa.Table.from_pylist([flat_row(r, classes) for r in rows()]), path)
 
 
+def _silence(stream: IO[str]) -> None:
+    """Point a stream that can no longer be written at /dev/null, so the exit's own flush of it cannot fail again."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (a test's StringIO)
+        return
+    os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
+
+
 class StreamWriter:
     """Writes rows straight to stdout (JSONL or CSV); no journal, no resume."""
 
@@ -166,6 +169,9 @@ class StreamWriter:
             self._write(rows)
         except BrokenPipeError:
             raise StdoutGone() from None
+        except OSError as exc:  # a full disk behind `> file`, /dev/full, a closed terminal
+            _silence(self.stream)
+            raise OutputError(f"--output - (stdout): cannot write: {exc.strerror or exc}") from None
 
     def _write(self, rows: Iterable[dict[str, Any]]) -> None:
         for r in rows:

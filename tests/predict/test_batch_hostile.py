@@ -361,3 +361,57 @@ def test_rows_without_an_id_in_a_file_whose_name_is_not_utf8_are_labeled(tmp_pat
     assert first["error"] is None and first["label"] and first["id"].endswith("ws.jsonl:1")
     assert second["error"] is None and second["id"] == "own"
     assert bad["error"].startswith("id holds invalid Unicode")  # an id the row gives is still checked
+
+
+def test_what_an_adversary_found_in_files_links_pipes_and_ids(tmp_path, trained_model_dir):
+    """Each of these stopped the whole batch with "unexpected ...Error" (exit 1, every other input's rows lost),
+    turned a whole file into one error row, or let an id write to the terminal."""
+    mac = tmp_path / "mac.csv"  # Excel's "CSV (Macintosh)": lines end with CR alone
+    mac.write_bytes(f"id,text\rm1,{SANCTIONS}\rm2,{DRUGS}\r".encode())
+    header = tmp_path / "header.csv"  # a quoted header cell with a line break (columns were ['id', 'text', 'no']): rows
+    header.write_bytes(f'id,text,"no\nte"\nh1,{SANCTIONS},x\nh2,"\n'.encode())  # start on line 3
+    nul = tmp_path / "nul.jsonl"  # 10 NUL bytes in the first row: that row's error, not the file's
+    nul.write_bytes(b'{"id": "n", "text": "' + b"\x00" * 10 + b'"}\n' + b"".join(line(id=f"r{i}", text=DRUGS) for i in range(20)))
+    hostile = tmp_path / "ids.jsonl"
+    hostile.write_bytes(line(id="a\nFAKE SUMMARY LINE", text="") + line(id="\x1b]0;pwned\x07\x1b[31mRED", text=5))
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "a.txt").write_text(SANCTIONS, encoding="utf-8")
+    (folder / "loop.txt").symlink_to("loop.txt")
+    os.mkfifo(folder / "pipe.txt")  # reading it would block for good
+    out = tmp_path / "out.jsonl"
+    proc, err = predict(trained_model_dir, mac, header, nul, hostile, folder, "--output", out, "--workers", "1", code=3)
+    rows = read_rows(out)
+    assert [r["id"] for r in rows] == ["m1", "m2", "h1", f"{header}:4", f"{nul}:1", *[f"r{i}" for i in range(20)],
+                                       "a\nFAKE SUMMARY LINE", "\x1b]0;pwned\x07\x1b[31mRED", str(folder / "a.txt"),
+                                       str(folder / "loop.txt"), str(folder / "pipe.txt")]
+    assert [r["label"] for r in rows[:3]] == ["sanctions", "drugs", "sanctions"]
+    assert "malformed CSV row at line 4" in rows[3]["error"] and "broken JSON line" in rows[4]["error"]
+    assert rows[-2]["error"] == "cannot read: Too many levels of symbolic links"
+    assert rows[-1]["error"] == "cannot read: a named pipe (FIFO), not a regular file"
+    assert "\x1b" not in err and "\nFAKE" not in err  # the summary shows ids escaped
+    assert "  a\\nFAKE SUMMARY LINE: empty text" in err and "  \\x1b]0;pwned\\x07\\x1b[31mRED: 'text' is int" in err
+    bad_header = tmp_path / "bad_header.csv"
+    bad_header.write_bytes(b'id,text,"x\n1,2\n')
+    proc, err = predict(trained_model_dir, bad_header, mac, "--output", "-", "--workers", "1", code=3)
+    assert "bad_header.csv:1: malformed CSV header at line 1: unexpected end of data" in err and "labeled 2 of 3" in err
+
+
+def test_an_output_or_stdin_that_cannot_be_used_is_named(tmp_path, trained_model_dir):
+    src = tmp_path / "a.txt"
+    src.write_text(SANCTIONS, encoding="utf-8")
+    loop = tmp_path / "loop.jsonl"
+    loop.symlink_to("loop.jsonl")
+    _, err = predict(trained_model_dir, src, "--output", loop, code=2)
+    assert f"error: {loop}: cannot write: a loop of symbolic links" in err
+    proc = subprocess.run([sys.executable, "-m", "mihwar.cli", "predict", "-", "--model", str(trained_model_dir)],
+                          stdin=subprocess.DEVNULL, capture_output=True, timeout=300, preexec_fn=lambda: os.close(0))
+    assert proc.returncode == 2 and proc.stderr.decode().strip() == "error: -: stdin is closed; give input files, or open stdin"
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.run([sys.executable, "-m", "mihwar.cli", "predict", str(src), "--model", str(trained_model_dir)],
+                              stdout=full, stderr=subprocess.PIPE, timeout=300)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and "Traceback" not in err and "Exception ignored" not in err, err
+    assert err.strip() == "error: --output - (stdout): cannot write: No space left on device"
+    proc, _ = predict(trained_model_dir, src, "--output", "-", "--format", "CSV", code=0)  # as x.CSV is csv
+    assert proc.stdout.decode().startswith("id,label,confidence,")
