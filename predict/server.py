@@ -6,8 +6,9 @@ few scoring threads behind a bounded queue (`ScoringGate`), so neither a burst o
 nor a hostile body can stall them. A smaller body (a typical article) is scored on the
 event loop, a few milliseconds, unless it asks for explanations: with two workers at
 concurrency 8, that took the p99 from about 21 to 16 ms, as the thread hop and the GIL
-handed back and forth cost more than the article. A small body is read before it takes a
-scoring slot, a big one after. Settings: `predict.server_settings`.
+handed back and forth cost more than the article. A body is read before it takes a scoring
+slot; a big one (over 16 KB, or chunked) in one of `max_uploads` upload slots, so stalled
+uploads cannot take the scoring slots. Settings: `predict.server_settings`.
 """
 
 from __future__ import annotations
@@ -48,7 +49,10 @@ def create_app(settings: Settings, model: TopicModel | None = None) -> FastAPI:
     model.start_compiled()  # before the server listens: no request waits for Numba to load
     DeadlineH11Protocol.timeout = settings.request_timeout
     gate = ScoringGate(settings.scoring_threads, settings.max_queue)
-    app = FastAPI(title="mihwar", version="1",
+    uploads = ScoringGate(settings.max_uploads, 0, "busy: every upload slot (bodies over 16 KB being read) is taken; "
+                                                   "retry shortly")
+    app = FastAPI(title="mihwar", version="1", redirect_slashes=False,  # /v1/model/ is a 404, not a redirect to Host
+                  
                   description="Topics of Arabic news on US policy in Syria: drugs, counter_isis, sanctions, diplomacy, or other.")
     app.state.model = model
     add_error_handlers(app)
@@ -78,12 +82,14 @@ def create_app(settings: Settings, model: TopicModel | None = None) -> FastAPI:
     @app.post("/v1/classify", dependencies=[Depends(require_token)], summary="Label one article or a batch",
               openapi_extra=BODY_DOC)
     async def classify(request: Request) -> Response:
-        # A small body is read before it takes a scoring slot (a stalled small upload holds none); a big one after,
-        # so the slots also bound the memory of bodies being read.
-        body = await read_body(request, settings.max_body_bytes) if declared_small(request) else None
-        async with gate.admit():
-            if body is None:
+        # Every body is read before it takes a scoring slot, so a stalled upload holds none; a big one (over 16 KB,
+        # or chunked) is read in one of its own slots, which bound the memory of bodies being read.
+        if declared_small(request):
+            body = await read_body(request, settings.max_body_bytes)
+        else:
+            async with uploads.admit():
                 body = await read_body(request, settings.max_body_bytes)
+        async with gate.admit():
             answer = await (small_body(gate, model, settings, body) if len(body) <= INLINE_BODY_BYTES
                             else gate.run(classify_body, model, settings, body))
         return Response(answer, media_type="application/json")
@@ -177,7 +183,7 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Busy)
     async def busy(request: Request, exc: Busy):
-        return error(503, "busy: every scoring slot is taken; retry shortly", {"Retry-After": str(RETRY_AFTER_S)})
+        return error(503, str(exc), {"Retry-After": str(RETRY_AFTER_S)})
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):

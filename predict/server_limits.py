@@ -13,7 +13,7 @@ RETRY_AFTER_S = 1
 
 
 class Busy(Exception):
-    """Every scoring thread is busy and the queue is full: answered 503 with Retry-After."""
+    """Every slot of a gate is taken (scoring, or reading big bodies): answered 503 with Retry-After."""
 
 
 class ScoringGate:
@@ -23,14 +23,14 @@ class ScoringGate:
     wait behind it, and a burst of clients is told to retry instead of queueing forever.
     """
 
-    def __init__(self, threads: int, queue: int):
-        self.threads, self.capacity, self.in_flight = threads, threads + queue, 0
+    def __init__(self, threads: int, queue: int, busy: str = "busy: every scoring slot is taken; retry shortly"):
+        self.threads, self.capacity, self.in_flight, self.busy = threads, threads + queue, 0, busy
         self._limiter: Any = None
 
     @asynccontextmanager
     async def admit(self) -> AsyncIterator[None]:
         if self.in_flight >= self.capacity:  # the event loop is one thread: no race on the counter
-            raise Busy()
+            raise Busy(self.busy)
         self.in_flight += 1
         try:
             yield

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     max_chars: int = Field(default=DEFAULT_MAX_CHARS, gt=0)
     scoring_threads: int = Field(default=2, gt=0, description="requests scored at once per worker")
     max_queue: int = Field(default=64, ge=0, description="requests waiting for a scoring thread before 503")
+    max_uploads: int = Field(default=16, gt=0, description="bodies over 16 KB (or chunked) read at once per worker "
+                             "before 503; with max_body_bytes, the memory bodies being read may take")
     request_timeout: float = Field(default=30.0, gt=0, description="seconds for a whole request (headers and body) to arrive")
     keep_alive_timeout: float = Field(default=5.0, gt=0, description="seconds an idle keep-alive connection stays open")
     workers: int = Field(default=1, gt=0, description="server processes, each with its own copy of the model")
@@ -39,10 +41,16 @@ def load_settings(**overrides) -> Settings:
     """Settings from the environment plus command-line overrides; a bad value is one clear line."""
     from pydantic import ValidationError
 
+    given = {k: v for k, v in overrides.items() if v is not None}
+
+    def name(loc: tuple) -> str:  # a value given on the command line is named as its option, not as the variable
+        field = ".".join(map(str, loc))
+        return f"--{field.replace('_', '-')}" if field in given else f"MIHWAR_{field.upper()}"
+
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        return Settings(**given)
     except ValidationError as exc:
-        problems = "; ".join(f"MIHWAR_{'.'.join(map(str, e['loc'])).upper()}: {e['msg'].removeprefix('Value error, ')}"
+        problems = "; ".join(f"{name(e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
                              for e in exc.errors(include_input=False, include_url=False))
         raise SettingsError(problems) from None
 

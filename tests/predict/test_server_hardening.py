@@ -129,6 +129,14 @@ def test_empty_token_refuses_to_start(trained_model_dir):
                                    "or unset it to serve without auth")
 
 
+def test_a_bad_option_is_named_as_the_option_and_a_bad_variable_as_the_variable(trained_model_dir):
+    """`mihwar serve --workers 0` blamed MIHWAR_WORKERS, which the user had not set."""
+    done = serve_and_wait("--model", str(trained_model_dir), "--workers", "0", timeout=30)
+    assert done.returncode == 2 and done.stderr.strip() == "error: --workers: Input should be greater than 0"
+    done = serve_and_wait("--model", str(trained_model_dir), env_extra={"MIHWAR_WORKERS": "0"}, timeout=30)
+    assert done.returncode == 2 and done.stderr.strip() == "error: MIHWAR_WORKERS: Input should be greater than 0"
+
+
 def test_missing_model_is_one_line_and_exit_2(tmp_path):
     done = serve_and_wait("--model", str(tmp_path / "nothing-here"))
     assert done.returncode == 2 and "Traceback" not in done.stderr

@@ -186,6 +186,41 @@ def test_stalled_small_uploads_hold_no_scoring_slot(trained_model_dir):
         server.stop()
 
 
+def test_stalled_big_uploads_hold_no_scoring_slot(trained_model_dir):
+    """A body over 16 KB (or chunked) was read inside a scoring slot: 70 stalled chunked uploads turned every
+    client away (503) for 30 s (an adversarial pass). Big bodies are now read in their own upload slots, which
+    turn away only other big bodies when taken."""
+    server = started(trained_model_dir, MIHWAR_SCORING_THREADS="1", MIHWAR_MAX_QUEUE="1", MIHWAR_MAX_UPLOADS="2",
+                     MIHWAR_REQUEST_TIMEOUT="60")
+    socks = []
+    try:
+        for stalled in (b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"tex", b"Content-Length: 100000\r\n\r\n{\"text\": \""):
+            s = socket.create_connection(("127.0.0.1", server.port))
+            s.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + stalled)
+            socks.append(s)
+        time.sleep(1)  # both hold an upload slot, waiting for the rest of their bodies
+        for _ in range(3):  # more than the scoring slots (1 thread + 1 queued)
+            answer = httpx.post(server.base + "/v1/classify", json={"text": DRUGS}, timeout=30)
+            assert answer.status_code == 200 and answer.json()["results"][0]["label"] == "drugs", answer.text
+        big = httpx.post(server.base + "/v1/classify", json={"articles": [{"text": article(2)} for _ in range(8)]},
+                         timeout=30)
+        assert big.status_code == 503 and big.headers["retry-after"] == "1", big.text
+        assert big.json()["error"].startswith("busy: every upload slot (bodies over 16 KB being read) is taken")
+        for s in socks:
+            s.close()
+        socks = []
+        time.sleep(1)
+        big = httpx.post(server.base + "/v1/classify", json={"articles": [{"text": article(2)} for _ in range(8)]},
+                         timeout=60)
+        assert big.status_code == 200 and len(big.json()["results"]) == 8, big.text
+        slash = httpx.get(server.base + "/v1/model/", headers={"Host": "evil.example"})
+        assert slash.status_code == 404 and slash.json() == {"error": "Not Found"}  # was a 307 to http://evil.example/
+    finally:
+        for s in socks:
+            s.close()
+        server.stop()
+
+
 def test_several_worker_processes_get_an_even_share_of_keep_alive_connections(trained_model_dir):
     """16 connections opened at once are dealt 8 and 8 over two workers. With uvicorn's one shared socket,
     the first worker to wake accepted all of them and the other idled; with a SO_REUSEPORT socket per
