@@ -60,10 +60,13 @@ def looks_binary(data: bytes) -> bool:
 
 
 def looks_binary_stream(sample: bytes) -> bool:
-    """A stream of records (JSONL, CSV) is binary when most of its lines look binary: one row holding NUL
-    bytes is that row's error, not the whole file's."""
-    lines = [line for line in sample[:8192].split(b"\n") if line.strip()]
-    return sum(map(looks_binary, lines)) * 2 > len(lines)
+    """A stream of records (JSONL, CSV) looks binary as a whole (`looks_binary`) and in at least a tenth of its
+    lines (LF or CR): one row holding NUL bytes is that row's error, not the whole file's, while a PDF (about
+    three lines in ten binary, the rest ASCII) is still binary."""
+    if not looks_binary(sample):
+        return False
+    lines = [line for line in re.split(rb"[\r\n]+", sample[:8192]) if line.strip()]
+    return sum(map(looks_binary, lines)) * 10 >= len(lines)
 
 
 def _mostly_utf8(sample: bytes) -> bool:
@@ -130,29 +133,50 @@ def safe_text(text: str) -> str:
     return _SURROGATE.sub("\ufffd", text)
 
 
-def text_lines(stream: BinaryIO) -> tuple[str, Iterator[str]]:
-    """(encoding, lines) of a binary stream, decoded in chunks with bad bytes marked; lines keep their '\\n'."""
+def text_lines(stream: BinaryIO, universal: bool = False) -> tuple[str, Iterator[str]]:
+    """(encoding, lines) of a binary stream, decoded in chunks with bad bytes marked; lines keep their ending.
+
+    With ``universal`` (CSV, as Python's ``newline=""`` reads it), a line ends at LF, CRLF or a lone CR, so old
+    Mac files (Excel's "CSV (Macintosh)"), mixed endings and line breaks inside quoted cells all read right: the
+    csv module joins the lines of a quoted cell again. Otherwise (JSONL) a line ends at LF, or at CR in a stream
+    whose first 64 KB hold a CR and no LF (a raw CR inside a JSON string is then one broken row, not two)."""
     head = stream.read(SAMPLE_BYTES)
     encoding = detect_encoding(head, stream=True)
-    return encoding, _lines(head, stream, encoding)
+    return encoding, _lines(head, stream, encoding, universal)
 
 
-def _lines(head: bytes, stream: BinaryIO, encoding: str) -> Iterator[str]:
-    """Lines end with LF (CRLF keeps its CR); a stream whose first 64 KB hold a CR and no LF has old Mac line
-    endings (Excel's "CSV (Macintosh)"): its lines end with CR."""
+_LINE_END = re.compile("\r\n|\r|\n")
+
+
+def _lines(head: bytes, stream: BinaryIO, encoding: str, universal: bool) -> Iterator[str]:
     decoder = codecs.getincrementaldecoder(encoding)(errors=MARK)
     pending, chunk, end = "", head, None
     while chunk:
         text = pending + decoder.decode(chunk)
-        if end is None:
-            end = "\r" if "\n" not in text and "\r" in text else "\n"
-        *complete, pending = text.split(end)
-        for line in complete:
-            yield line + end
+        if universal:
+            pending = yield from _universal(text)
+        else:
+            if end is None:
+                end = "\r" if "\n" not in text and "\r" in text else "\n"
+            *complete, pending = text.split(end)
+            for line in complete:
+                yield line + end
         chunk = stream.read(SAMPLE_BYTES)
     pending += decoder.decode(b"", final=True)
-    if pending:
+    if pending:  # the last line (with universal lines, perhaps ending with the CR kept back)
         yield pending
+
+
+def _universal(text: str) -> Iterator[str]:
+    """The complete lines of ``text`` (ending at CRLF, CR or LF); returns the rest. A CR at the very end is kept
+    back: the next chunk may start with its LF."""
+    start = 0
+    for m in _LINE_END.finditer(text):
+        if m.end() == len(text) and m.group() == "\r":
+            break
+        yield text[start:m.end()]
+        start = m.end()
+    return text[start:]
 
 
 def _name(encoding: str) -> str:

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from predict.paths import special_file
+
 
 def count_articles(paths: list[str]) -> int | None:
     """Number of input articles when it costs at most one fast scan; None when unknown (stdin, CSV)."""
@@ -16,7 +18,9 @@ def count_articles(paths: list[str]) -> int | None:
         try:
             if p == "-" or suffix == ".csv":
                 return None  # stdin cannot be read twice; CSV rows may span lines
-            if suffix == ".jsonl":
+            if special_file(Path(p)):  # a pipe in an input folder: one error row, never opened
+                total += 1
+            elif suffix == ".jsonl":
                 total += _count_lines(Path(p))
             elif suffix == ".parquet":
                 import pyarrow.parquet as pq
@@ -54,7 +58,7 @@ def progress_bar(paths: list[str], initial: int = 0, rows_to_stdout: bool = Fals
 
     A pseudo-terminal may report a size of 0 x 0 (`script` or `docker exec -t` started without a window).
     tqdm then computes -1 lines and never draws the bar, so such a terminal gets a fixed 80 x 24 one."""
-    if not sys.stderr.isatty() or (rows_to_stdout and sys.stdout.isatty()):
+    if sys.stderr is None or not sys.stderr.isatty() or (rows_to_stdout and sys.stdout.isatty()):
         return None
     from tqdm import tqdm
 

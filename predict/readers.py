@@ -72,6 +72,8 @@ def check_tables(paths: list[str], opts: ReadOptions) -> list[str]:
 
 
 def _columns(path: Path, suffix: str) -> list[str] | None:
+    if special_file(path):  # a pipe in an input folder: opening it would wait for a writer; its row says why
+        return None
     try:
         if suffix == ".parquet":
             import pyarrow.parquet as pq
@@ -80,7 +82,7 @@ def _columns(path: Path, suffix: str) -> list[str] | None:
         if suffix not in (".csv", ".jsonl"):
             return None
         with open(path, "rb") as f:
-            _, lines = text_lines(f)
+            _, lines = text_lines(f, universal=suffix == ".csv")
             return csv_header(lines) if suffix == ".csv" else _jsonl_keys(lines)
     except Exception:  # unreadable or damaged: the reader reports it as an error row
         return None

@@ -129,7 +129,7 @@ def read_csv_stream(open_binary: Callable[[], BinaryIO], name: str, opts: ReadOp
     csv.field_size_limit(sys.maxsize)
     with open_binary() as f:
         try:
-            _, lines = text_lines(f)
+            _, lines = text_lines(f, universal=True)
         except DecodeError as exc:
             yield Record(name, error=str(exc))
             return

@@ -248,7 +248,7 @@ def _csv_rows_by_reopening(data: bytes, opts) -> list[tuple]:
 
     out, start = [], 2
     while start:
-        _, lines = text_lines(io.BytesIO(data))
+        _, lines = text_lines(io.BytesIO(data), universal=True)
         columns = next(csv.reader([next(lines, "")]), [])
         for _ in range(start - 2):
             next(lines, None)

@@ -378,13 +378,13 @@ def test_what_an_adversary_found_in_files_links_pipes_and_ids(tmp_path, trained_
     folder.mkdir()
     (folder / "a.txt").write_text(SANCTIONS, encoding="utf-8")
     (folder / "loop.txt").symlink_to("loop.txt")
-    os.mkfifo(folder / "pipe.txt")  # reading it would block for good
+    os.mkfifo(folder / "pipe.jsonl")  # opening it (to check its columns, or read it) would block for good
     out = tmp_path / "out.jsonl"
     proc, err = predict(trained_model_dir, mac, header, nul, hostile, folder, "--output", out, "--workers", "1", code=3)
     rows = read_rows(out)
     assert [r["id"] for r in rows] == ["m1", "m2", "h1", f"{header}:4", f"{nul}:1", *[f"r{i}" for i in range(20)],
                                        "a\nFAKE SUMMARY LINE", "\x1b]0;pwned\x07\x1b[31mRED", str(folder / "a.txt"),
-                                       str(folder / "loop.txt"), str(folder / "pipe.txt")]
+                                       str(folder / "loop.txt"), str(folder / "pipe.jsonl")]
     assert [r["label"] for r in rows[:3]] == ["sanctions", "drugs", "sanctions"]
     assert "malformed CSV row at line 4" in rows[3]["error"] and "broken JSON line" in rows[4]["error"]
     assert rows[-2]["error"] == "cannot read: Too many levels of symbolic links"
@@ -415,3 +415,40 @@ def test_an_output_or_stdin_that_cannot_be_used_is_named(tmp_path, trained_model
     assert err.strip() == "error: --output - (stdout): cannot write: No space left on device"
     proc, _ = predict(trained_model_dir, src, "--output", "-", "--format", "CSV", code=0)  # as x.CSV is csv
     assert proc.stdout.decode().startswith("id,label,confidence,")
+
+
+def test_csv_line_endings_of_every_kind_and_binary_files_that_look_half_text(tmp_path):
+    """A second adversarial pass: a CR-only CSV whose quoted cells hold LF (Excel for Mac, Alt+Enter) was one
+    error row, mixed CR/LF files lost rows, a CR-only file with one NUL row was 'binary data', and a PDF renamed
+    .jsonl gave 1,537 error rows. CSV lines now end at CRLF, CR or LF (as Python's newline="" reads them)."""
+    import csv
+    import io
+
+    from predict.readers import ReadOptions, read_all
+
+    texts = [f"{SANCTIONS}\n{DRUGS} {i}" for i in range(20)]  # each cell holds a line break
+
+    def table(ending: str | list[str], rows=texts) -> bytes:
+        out = io.StringIO()
+        endings = ending if isinstance(ending, list) else [ending] * (len(rows) + 1)
+        for k, row in enumerate([("id", "text"), *((f"a{i}", t) for i, t in enumerate(rows))]):
+            csv.writer(out, lineterminator=endings[k], quoting=csv.QUOTE_NONNUMERIC).writerow(row)
+        return out.getvalue().encode("utf-8")
+
+    opts = ReadOptions("text", "id", 10**9, 10**6)
+    mixed = ["\r"] * 8 + ["\n"] * 7 + ["\r\n"] * 6
+    padded = [f"{SANCTIONS} {'x' * 4000} {i}" for i in range(40)]  # about 160 KB: CRLFs fall across read chunks
+    for name, data, rows in (("mac.csv", table("\r"), texts), ("mixed.csv", table(mixed), texts),
+                             ("utf16.csv", table("\r").decode().encode("utf-16"), texts),
+                             ("crlf.csv", table("\r\n", padded), padded)):
+        (tmp_path / name).write_bytes(data)
+        records = list(read_all([str(tmp_path / name)], opts))
+        assert [(r.id, r.text, r.error) for r in records] == [(f"a{i}", t, None) for i, t in enumerate(rows)], name
+    nul = tmp_path / "nul.csv"  # CR-only, one row of NUL bytes: that row's error only
+    nul.write_bytes(b"id,text\r" + b"n,\"" + b"\x00" * 12 + b"\"\r" + table("\r").split(b"\r", 1)[1])
+    records = list(read_all([str(nul)], opts))
+    assert [r.id for r in records] == ["n", *(f"a{i}" for i in range(20))] and not any(r.error for r in records)
+    pdf = tmp_path / "x.jsonl"  # most lines ASCII, about 3 in 10 binary: still a binary file
+    pdf.write_bytes(b"".join(b"%PDF-1.5 obj << /Type /Page >> endobj\n" * 7 + b"\x00\x01\x02stream\xff\x00\x00\n" * 3
+                             for _ in range(40)))
+    assert [r.error for r in read_all([str(pdf)], opts)] == ["binary data, not text"]
