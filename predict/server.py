@@ -7,8 +7,8 @@ nor a hostile body can stall them. A smaller body (a typical article) is scored 
 event loop, a few milliseconds, unless it asks for explanations: with two workers at
 concurrency 8, that took the p99 from about 21 to 16 ms, as the thread hop and the GIL
 handed back and forth cost more than the article. A body is read before it takes a scoring
-slot; a big one (over 16 KB, or chunked) in one of `max_uploads` upload slots, so stalled
-uploads cannot take the scoring slots. Settings: `predict.server_settings`.
+slot, so stalled uploads hold none; the bytes of bodies held at once are bounded by
+`BodyBudget`. Settings: `predict.server_settings`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from predict.batch import BatchOptions, label_records
 from predict.model import TopicModel
 from predict.readers import Record
 from predict.server_input import ClassifyRequest, ClientError, describe, parse_classify
-from predict.server_limits import RETRY_AFTER_S, Busy, DeadlineH11Protocol, ScoringGate
+from predict.server_limits import RETRY_AFTER_S, BodyBudget, Busy, DeadlineH11Protocol, ScoringGate
 from predict.server_settings import Settings, load_settings
 
 STATIC = Path(__file__).parent / "static"
@@ -49,8 +49,7 @@ def create_app(settings: Settings, model: TopicModel | None = None) -> FastAPI:
     model.start_compiled()  # before the server listens: no request waits for Numba to load
     DeadlineH11Protocol.timeout = settings.request_timeout
     gate = ScoringGate(settings.scoring_threads, settings.max_queue)
-    uploads = ScoringGate(settings.max_uploads, 0, "busy: every upload slot (bodies over 16 KB being read) is taken; "
-                                                   "retry shortly")
+    bodies = BodyBudget(settings.max_body_memory)
     app = FastAPI(title="mihwar", version="1", redirect_slashes=False,  # /v1/model/ is a 404, not a redirect to Host
                   
                   description="Topics of Arabic news on US policy in Syria: drugs, counter_isis, sanctions, diplomacy, or other.")
@@ -82,16 +81,13 @@ def create_app(settings: Settings, model: TopicModel | None = None) -> FastAPI:
     @app.post("/v1/classify", dependencies=[Depends(require_token)], summary="Label one article or a batch",
               openapi_extra=BODY_DOC)
     async def classify(request: Request) -> Response:
-        # Every body is read before it takes a scoring slot, so a stalled upload holds none; a big one (over 16 KB,
-        # or chunked) is read in one of its own slots, which bound the memory of bodies being read.
-        if declared_small(request):
-            body = await read_body(request, settings.max_body_bytes)
-        else:
-            async with uploads.admit():
-                body = await read_body(request, settings.max_body_bytes)
-        async with gate.admit():
-            answer = await (small_body(gate, model, settings, body) if len(body) <= INLINE_BODY_BYTES
-                            else gate.run(classify_body, model, settings, body))
+        # The body is read before it takes a scoring slot, so a stalled upload holds none; the bytes it has sent
+        # count against the process's body budget until its answer is made, which bounds the memory of bodies.
+        with bodies.hold() as held:
+            body = await read_body(request, settings.max_body_bytes, held)
+            async with gate.admit():
+                answer = await (small_body(gate, model, settings, body) if len(body) <= INLINE_BODY_BYTES
+                                else gate.run(classify_body, model, settings, body))
         return Response(answer, media_type="application/json")
 
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
@@ -104,15 +100,6 @@ def create_app(settings: Settings, model: TopicModel | None = None) -> FastAPI:
 def app_from_env() -> FastAPI:
     """App factory for `mihwar serve --workers N`: each worker process loads the model once."""
     return create_app(load_settings())
-
-
-def declared_small(request: Request) -> bool:
-    """The request says its body is at most `INLINE_BODY_BYTES` (a chunked body says nothing: it counts as big).
-
-    Until 2026-11-24 every request took its scoring slot before its body was read: 66 connections that
-    sent headers and stalled held every slot, and all scoring answered 503 until their deadline (30 s)."""
-    declared = request.headers.get("content-length", "")
-    return declared.isdigit() and int(declared) <= INLINE_BODY_BYTES
 
 
 async def small_body(gate: ScoringGate, model: TopicModel, settings: Settings, body: bytes) -> bytes:
@@ -136,8 +123,9 @@ def score_request(model: TopicModel, settings: Settings, request: ClassifyReques
     return json.dumps({"results": rows}, ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused (413) as soon as it is over ``limit`` bytes, declared or streamed."""
+async def read_body(request: Request, limit: int, held: Any) -> bytes:
+    """The body, refused (413) as soon as it is over ``limit`` bytes, declared or streamed; each chunk is charged
+    to ``held`` (`BodyBudget.hold`), which turns the request away (503) when the process holds too much."""
     refuse = ClientError(413, f"request body over the limit of {limit} bytes")
     if int(request.headers.get("content-length") or 0) > limit:  # h11 has checked it is a number
         raise refuse
@@ -147,6 +135,7 @@ async def read_body(request: Request, limit: int) -> bytes:
             seen += len(chunk)
             if seen > limit:
                 raise refuse
+            held.take(len(chunk))
             chunks.append(chunk)
     except ClientDisconnect:
         raise ClientError(400, "the client went away before the body arrived") from None

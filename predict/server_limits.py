@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Callable, TypeVar
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, AsyncIterator, Callable, Iterator, TypeVar
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -23,14 +23,14 @@ class ScoringGate:
     wait behind it, and a burst of clients is told to retry instead of queueing forever.
     """
 
-    def __init__(self, threads: int, queue: int, busy: str = "busy: every scoring slot is taken; retry shortly"):
-        self.threads, self.capacity, self.in_flight, self.busy = threads, threads + queue, 0, busy
+    def __init__(self, threads: int, queue: int):
+        self.threads, self.capacity, self.in_flight = threads, threads + queue, 0
         self._limiter: Any = None
 
     @asynccontextmanager
     async def admit(self) -> AsyncIterator[None]:
         if self.in_flight >= self.capacity:  # the event loop is one thread: no race on the counter
-            raise Busy(self.busy)
+            raise Busy("busy: every scoring slot is taken; retry shortly")
         self.in_flight += 1
         try:
             yield
@@ -47,6 +47,39 @@ class ScoringGate:
         if self._limiter is None:  # made on the running loop
             self._limiter = anyio.CapacityLimiter(self.threads)
         return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+
+
+class BodyBudget:
+    """Bytes of request bodies one process holds at once, being read or waiting for their answer; a request whose
+    next chunk would go over ``limit`` is turned away (503).
+
+    Until 2026-11-24 a body over 16 KB was read inside a scoring slot, so stalled uploads (70 chunked ones, each
+    a few bytes sent) took every slot and all scoring answered 503 for 30 s. Counting the bytes actually received
+    bounds memory as the slots did, and a stalled upload holds only what it sent."""
+
+    def __init__(self, limit: int):
+        self.limit, self.used = limit, 0
+
+    @contextmanager
+    def hold(self) -> Iterator["_Held"]:
+        held = _Held(self)
+        try:
+            yield held
+        finally:
+            self.used -= held.bytes
+
+
+class _Held:
+    """One request's share of a `BodyBudget`."""
+
+    def __init__(self, budget: BodyBudget):
+        self.budget, self.bytes = budget, 0
+
+    def take(self, n: int) -> None:
+        if self.budget.used + n > self.budget.limit:  # the event loop is one thread: no race on the counter
+            raise Busy(f"busy: request bodies already hold {self.budget.limit} bytes here; retry shortly")
+        self.budget.used += n
+        self.bytes += n
 
 
 _REQUEST_IN = (h11.DONE, h11.MUST_CLOSE, h11.CLOSED, h11.ERROR)

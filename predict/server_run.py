@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from typing import Any
 
 from predict.server_settings import Settings, SettingsError, load_settings
@@ -23,6 +24,7 @@ def prepare(model: str | None = None, workers: int | None = None) -> tuple[Setti
         settings = load_settings(model=model, workers=workers)
     except SettingsError as exc:
         raise ServeError(str(exc)) from None
+    settings = capped_workers(settings)
     uri = settings.model or default_model_uri()
     try:
         directory = resolve_model_dir(uri)  # a registry model is fetched once, not once per worker
@@ -32,6 +34,19 @@ def prepare(model: str | None = None, workers: int | None = None) -> tuple[Setti
     except Exception as exc:  # a damaged artifact: say which and what to do, not a traceback
         raise ServeError(f"{uri}: could not load the model ({type(exc).__name__}: {exc}); {NEXT_STEP}") from None
     return settings.model_copy(update={"model": str(directory), "model_name": settings.model_name or uri}), loaded
+
+
+def capped_workers(settings: Settings) -> Settings:
+    """At most one worker per core this process may use, said on stderr when fewer than asked: each worker loads
+    the model (about 300 MB), so more only add memory (`--workers 99999` filled 24 GB and took the machine down)."""
+    from predict.cores import usable_cores
+
+    cores = usable_cores()
+    if settings.workers <= cores:
+        return settings
+    print(f"note: {settings.workers} workers asked: at most {cores}, the cores this process may use (more would only "
+          "add memory, about 300 MB each)", file=sys.stderr)
+    return settings.model_copy(update={"workers": cores})
 
 
 def one_process_server() -> type:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from predict.limits import MAX_CHARS as DEFAULT_MAX_CHARS  # one default with `mihwar predict`
@@ -22,12 +22,19 @@ class Settings(BaseSettings):
     max_chars: int = Field(default=DEFAULT_MAX_CHARS, gt=0)
     scoring_threads: int = Field(default=2, gt=0, description="requests scored at once per worker")
     max_queue: int = Field(default=64, ge=0, description="requests waiting for a scoring thread before 503")
-    max_uploads: int = Field(default=16, gt=0, description="bodies over 16 KB (or chunked) read at once per worker "
-                             "before 503; with max_body_bytes, the memory bodies being read may take")
+    max_body_memory: int = Field(default=64_000_000, gt=0, description="bytes of request bodies one worker holds at "
+                                 "once (being read or scored) before 503; at least max_body_bytes")
     request_timeout: float = Field(default=30.0, gt=0, description="seconds for a whole request (headers and body) to arrive")
     keep_alive_timeout: float = Field(default=5.0, gt=0, description="seconds an idle keep-alive connection stays open")
     workers: int = Field(default=1, gt=0, description="server processes, each with its own copy of the model")
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
+
+    @model_validator(mode="after")
+    def _room_for_one_body(self) -> "Settings":
+        if self.max_body_memory < self.max_body_bytes:
+            raise ValueError(f"MIHWAR_MAX_BODY_MEMORY ({self.max_body_memory}) is under MIHWAR_MAX_BODY_BYTES "
+                             f"({self.max_body_bytes}): no body of the largest size could be read")
+        return self
 
     @field_validator("api_token")
     @classmethod
@@ -50,7 +57,7 @@ def load_settings(**overrides) -> Settings:
     try:
         return Settings(**given)
     except ValidationError as exc:
-        problems = "; ".join(f"{name(e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+        problems = "; ".join((f"{name(e['loc'])}: " if e["loc"] else "") + e["msg"].removeprefix("Value error, ")
                              for e in exc.errors(include_input=False, include_url=False))
         raise SettingsError(problems) from None
 

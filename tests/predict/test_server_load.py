@@ -13,7 +13,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
+from predict.cores import usable_cores
 from tests.predict.server_process import DRUGS, SMALL_LIMITS, article, serve_and_wait, started
 
 ROOMY = {"MIHWAR_MAX_ARTICLES": "64", "MIHWAR_MAX_BODY_BYTES": "2000000", "MIHWAR_SCORING_THREADS": "2",
@@ -186,38 +188,67 @@ def test_stalled_small_uploads_hold_no_scoring_slot(trained_model_dir):
         server.stop()
 
 
-def test_stalled_big_uploads_hold_no_scoring_slot(trained_model_dir):
+def test_stalled_big_uploads_hold_no_scoring_slot_and_bodies_are_bounded_by_their_bytes(trained_model_dir):
     """A body over 16 KB (or chunked) was read inside a scoring slot: 70 stalled chunked uploads turned every
-    client away (503) for 30 s (an adversarial pass). Big bodies are now read in their own upload slots, which
-    turn away only other big bodies when taken."""
-    server = started(trained_model_dir, MIHWAR_SCORING_THREADS="1", MIHWAR_MAX_QUEUE="1", MIHWAR_MAX_UPLOADS="2",
-                     MIHWAR_REQUEST_TIMEOUT="60")
+    client away (503) for 30 s (an adversarial pass). Every body is now read first, and what bodies hold at once
+    is bounded by the bytes actually received (MIHWAR_MAX_BODY_MEMORY): a stalled upload holds what it sent."""
+    server = started(trained_model_dir, MIHWAR_SCORING_THREADS="1", MIHWAR_MAX_QUEUE="1", MIHWAR_MAX_ARTICLES="64",
+                     MIHWAR_MAX_BODY_BYTES="600000", MIHWAR_MAX_BODY_MEMORY="700000", MIHWAR_REQUEST_TIMEOUT="60")
+    batch = json.dumps({"articles": [{"text": article(2)} for _ in range(8)]}).encode()  # Arabic escaped: 479 KB
+    assert 400_000 < len(batch) < 600_000
     socks = []
     try:
-        for stalled in (b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"tex", b"Content-Length: 100000\r\n\r\n{\"text\": \""):
-            s = socket.create_connection(("127.0.0.1", server.port))
+        for stalled in [b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"tex"] * 4 + [b"Content-Length: 100000\r\n\r\n{\"te"]:
+            s = socket.create_connection(("127.0.0.1", server.port))  # more stalled uploads than scoring slots
             s.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + stalled)
             socks.append(s)
-        time.sleep(1)  # both hold an upload slot, waiting for the rest of their bodies
-        for _ in range(3):  # more than the scoring slots (1 thread + 1 queued)
+        time.sleep(1)
+        for _ in range(3):
             answer = httpx.post(server.base + "/v1/classify", json={"text": DRUGS}, timeout=30)
             assert answer.status_code == 200 and answer.json()["results"][0]["label"] == "drugs", answer.text
-        big = httpx.post(server.base + "/v1/classify", json={"articles": [{"text": article(2)} for _ in range(8)]},
-                         timeout=30)
-        assert big.status_code == 503 and big.headers["retry-after"] == "1", big.text
-        assert big.json()["error"].startswith("busy: every upload slot (bodies over 16 KB being read) is taken")
-        for s in socks:
-            s.close()
-        socks = []
+        assert httpx.post(server.base + "/v1/classify", content=batch, timeout=60).status_code == 200  # big ones too
+        heavy = socket.create_connection(("127.0.0.1", server.port))  # one that sent 300 KB of 590 KB, and stalls
+        heavy.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 590000\r\n\r\n" + b" " * 300_000)
+        socks.append(heavy)
         time.sleep(1)
-        big = httpx.post(server.base + "/v1/classify", json={"articles": [{"text": article(2)} for _ in range(8)]},
-                         timeout=60)
+        big = httpx.post(server.base + "/v1/classify", content=batch, timeout=30)  # 300 KB + 480 KB > 700 KB
+        assert big.status_code == 503 and big.headers["retry-after"] == "1", big.text
+        assert big.json()["error"] == "busy: request bodies already hold 700000 bytes here; retry shortly"
+        assert httpx.post(server.base + "/v1/classify", json={"text": DRUGS}, timeout=30).status_code == 200
+        too_big = httpx.post(server.base + "/v1/classify", content=b" " * 600_001, timeout=30)
+        assert too_big.status_code == 413  # over the body limit: 413 whatever the budget
+        heavy.close()
+        time.sleep(1)
+        big = httpx.post(server.base + "/v1/classify", content=batch, timeout=60)
         assert big.status_code == 200 and len(big.json()["results"]) == 8, big.text
         slash = httpx.get(server.base + "/v1/model/", headers={"Host": "evil.example"})
         assert slash.status_code == 404 and slash.json() == {"error": "Not Found"}  # was a 307 to http://evil.example/
     finally:
         for s in socks:
             s.close()
+        server.stop()
+
+
+@pytest.mark.skipif(usable_cores() < 2, reason="one core: one worker, and no worker processes to count")
+def test_more_workers_than_cores_are_capped_with_a_note(trained_model_dir):
+    """`mihwar serve --workers 99999` started model-loading processes until the machine ran out of memory (an
+    adversarial pass took a 24 GB machine down). At most one worker per usable core now starts."""
+    import psutil
+
+    server = started(trained_model_dir, MIHWAR_WORKERS="64")
+    try:
+        cores = usable_cores()
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            workers = [p for p in psutil.Process(server.proc.pid).children() if "--multiprocessing-fork" in p.cmdline()]
+            if len(workers) >= cores:
+                break
+            time.sleep(0.2)
+        time.sleep(1)
+        workers = [p for p in psutil.Process(server.proc.pid).children() if "--multiprocessing-fork" in p.cmdline()]
+        assert len(workers) == cores, len(workers)
+        assert f"note: 64 workers asked: at most {cores}, the cores this process may use" in server.stderr()
+    finally:
         server.stop()
 
 
