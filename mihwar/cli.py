@@ -248,13 +248,16 @@ def predict(
                         workers=workers or 0)
     from predict.writers import StdoutGone
 
+    from predict.pool import HelperDied
+
     def kept() -> str:  # stopped before the journal was opened (still checking the inputs), there is nothing to resume
         if output == "-":
             return ""
         if not Path(f"{output}.partial").exists():
             return f"; nothing was written to {output} yet"
+        stdin = " (rows read from stdin are not read again: save stdin to a file and give that instead of -)"
         return (f"; the rows written so far are kept in {output}.partial: the same command with --resume continues where "
-                "it stopped")
+                "it stopped" + (stdin if "-" in inputs else ""))
     try:
         summary = _stoppable(lambda: run_batch(inputs, model, opts), kept)
     except StdoutGone:  # `-o - | head`: the reader has what it wanted; no message, as Unix tools do
@@ -262,7 +265,13 @@ def predict(
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's own flush cannot fail again
         raise typer.Exit(141) from None
-    typer.echo(summary.render(), err=True)
+    except HelperDied as exc:
+        typer.echo(f"error: {exc}{kept()}", err=True)
+        raise typer.Exit(1) from None
+    try:
+        typer.echo(summary.render(), err=True)
+    except OSError:  # stderr closed or full (`2>/dev/full`): the output is written; its exit status still says how
+        pass
     raise typer.Exit(summary.exit_code)
 
 

@@ -148,10 +148,19 @@ def label_in_pool(chunks: Iterable[list], model: Any, model_dir: str, opts: Any,
                 yield _rows(pending.popleft())
         while pending:
             yield _rows(pending.popleft())
-    except BaseException:  # Ctrl-C, SIGTERM, a worker's error, or the consumer gone (GeneratorExit)
+    except BaseException as exc:  # Ctrl-C, SIGTERM, a worker's error, or the consumer gone (GeneratorExit)
         stop_pool(pool)
+        from concurrent.futures.process import BrokenProcessPool
+
+        if isinstance(exc, BrokenProcessPool):
+            raise HelperDied("a helper process of --workers stopped abruptly (killed, or out of memory?); the batch "
+                             "stopped") from None
         raise
     pool.shutdown(wait=True)
+
+
+class HelperDied(RuntimeError):
+    """A labeling helper process died (the kernel's out-of-memory killer, a `kill -9`)."""
 
 
 def _rows(entry: Any) -> list[dict[str, Any]]:

@@ -49,9 +49,23 @@ def expand_inputs(inputs: Iterable[str]) -> list[str]:
         elif path.exists():
             raise InputError(f"{item}: not a regular file or folder (a named pipe, socket or device); "
                              f"pipe it in instead: cat {item} | mihwar predict -")
+        elif path.is_symlink():
+            raise InputError(f"{item}: {link_problem(path)}")
         else:
             raise InputError(f"{item}: no such file or folder")
     return out
+
+
+def link_problem(path: Path) -> str:
+    """Why a symbolic link cannot be read: a loop of links, or a link to nothing."""
+    import errno
+
+    try:
+        path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a loop of symbolic links"
+    return f"a symbolic link to a missing file ({path.readlink()})"
 
 
 def check_tables(paths: list[str], opts: ReadOptions) -> list[str]:

@@ -404,6 +404,16 @@ def test_an_output_or_stdin_that_cannot_be_used_is_named(tmp_path, trained_model
     loop.symlink_to("loop.jsonl")
     _, err = predict(trained_model_dir, src, "--output", loop, code=2)
     assert f"error: {loop}: cannot write: a loop of symbolic links" in err
+    _, err = predict(trained_model_dir, loop, code=2)  # as an input: was "no such file or folder"
+    assert err.strip() == f"error: {loop}: a loop of symbolic links"
+    dangling = tmp_path / "dangling.txt"
+    dangling.symlink_to("nowhere.txt")
+    _, err = predict(trained_model_dir, dangling, code=2)
+    assert err.strip() == f"error: {dangling}: a symbolic link to a missing file (nowhere.txt)"
+    with open("/dev/full", "w") as full:  # the summary cannot be written: the output is, and the exit status says so
+        proc = subprocess.run([sys.executable, "-m", "mihwar.cli", "predict", str(src), "--model", str(trained_model_dir),
+                               "--output", str(tmp_path / "o.jsonl")], stderr=full, timeout=300)
+    assert proc.returncode == 0 and len(read_rows(tmp_path / "o.jsonl")) == 1
     proc = subprocess.run([sys.executable, "-m", "mihwar.cli", "predict", "-", "--model", str(trained_model_dir)],
                           stdin=subprocess.DEVNULL, capture_output=True, timeout=300, preexec_fn=lambda: os.close(0))
     assert proc.returncode == 2 and proc.stderr.decode().strip() == "error: -: stdin is closed; give input files, or open stdin"

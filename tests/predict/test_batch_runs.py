@@ -179,6 +179,25 @@ def test_a_run_stopped_while_its_workers_run_ends_them_too(tmp_path, trained_mod
     wait_for(lambda: all(map(_gone, workers)), timeout=30)
 
 
+def test_a_helper_killed_mid_batch_is_one_clear_line_and_the_rows_are_kept(tmp_path, trained_model_dir):
+    """A helper killed by the out-of-memory killer (or kill -9) gave "unexpected BrokenProcessPool" (an adversarial
+    pass). It now says a helper died, and where the rows written so far are kept."""
+    src, out = tmp_path / "a.jsonl", tmp_path / "out.jsonl"
+    src.write_bytes(b"".join(line(id=f"r{i}", text=(SANCTIONS, DRUGS)[i % 2]) for i in range(1, 82)))
+    proc = subprocess.Popen([*CLI, str(src), "-", "--output", str(out), "--model", str(trained_model_dir), "--chunk-size",
+                             "4", "--workers", "2"], stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    journal = Path(str(out) + ".partial")
+    wait_for(lambda: journal.exists() and journal.read_bytes().count(b"\n") >= 49)  # as in the test above
+    [helper] = [c for c in _children(proc.pid) if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    os.kill(helper, signal.SIGKILL)
+    _, err = proc.communicate(b"".join(line(id=f"s{i}", text=DRUGS) for i in range(40)), timeout=60)
+    err = err.decode()
+    assert proc.returncode == 1 and "Traceback" not in err and "BrokenProcessPool" not in err, err
+    assert err.strip().startswith("error: a helper process of --workers stopped abruptly (killed, or out of memory?)")
+    assert f"the rows written so far are kept in {out}.partial" in err and "save stdin to a file" in err
+    assert journal.read_bytes().count(b"\n") >= 49
+
+
 def test_a_pool_worker_ignores_ctrl_c_from_its_first_instruction():
     """A Ctrl-C typed in a terminal reaches every process of the group: a worker still importing its modules
     printed a KeyboardInterrupt traceback from inside NumPy. Workers now start with SIGINT blocked."""
