@@ -138,7 +138,7 @@ class Summary:
                  + f"; output: {self.output}",
                  f"model: {self.model_uri} (model id {self.model_identity})",
                  "per label: " + (", ".join(f"{k}={v}" for k, v in sorted(self.counts.items())) or "none")]
-        lines += [f"note: {n}" for n in self.notes]
+        lines += [f"note: {printable(n)}" for n in self.notes]
         if self.nothing_to_resume:
             lines.append(f"--resume: no interrupted run to resume ({self.output}.partial not found), so every article "
                          "was labeled")
