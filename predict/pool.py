@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator
 
 _MODEL: Any = None
-AHEAD = 4
+AHEAD = 4  # chunks in flight per helper: fewer left a helper idle while this process labeled one
 
 
 def die_with_parent(parent: int) -> None:
@@ -122,7 +122,7 @@ def label_in_pool(chunks: Iterable[list], model: Any, model_dir: str, opts: Any,
                   early: bool = False) -> Iterator[list[dict[str, Any]]]:
     """Rows of each chunk, in chunk order, scored by ``workers`` processes: this one and ``workers - 1`` helpers.
 
-    Each helper has at most two chunks in flight; while they all do, this process labels the next chunk itself
+    Each helper has at most `AHEAD` chunks in flight; while they all do, this process labels the next chunk itself
     with ``model`` instead of waiting, so no process idles and one model load fewer is paid than with ``workers``
     helpers. Left before the end (the consumer interrupted, or closed this generator), the pool is stopped at once."""
     from predict.labeling import label_records
@@ -130,7 +130,7 @@ def label_in_pool(chunks: Iterable[list], model: Any, model_dir: str, opts: Any,
     helpers = workers - 1
     pool = spawn_pool(helpers, _load_once, (os.getpid(), model_dir, early))
     pending: deque = deque()  # a helper's future, or rows this process labeled, in chunk order
-    in_flight = 0
+    in_flight, compiled = 0, not early
     try:
         for chunk in chunks:
             while pending and (isinstance(pending[0], list) or pending[0].done()):
@@ -139,8 +139,9 @@ def label_in_pool(chunks: Iterable[list], model: Any, model_dir: str, opts: Any,
             if in_flight < AHEAD * helpers:
                 pending.append(spawn_quietly(pool, _label, chunk, opts))  # the first one starts the helpers
                 in_flight += 1
-                if early and len(pending) == 1:
+                if not compiled:
                     model.start_compiled()  # while the helpers start theirs
+                    compiled = True
             else:
                 pending.append(label_records(model, chunk, opts))
             while len(pending) > 4 * workers:  # a slow helper: wait for it rather than hold ever more rows

@@ -51,7 +51,6 @@ def create_app(settings: Settings, model: TopicModel | None = None) -> FastAPI:
     gate = ScoringGate(settings.scoring_threads, settings.max_queue)
     bodies = BodyBudget(settings.max_body_memory)
     app = FastAPI(title="mihwar", version="1", redirect_slashes=False,  # /v1/model/ is a 404, not a redirect to Host
-                  
                   description="Topics of Arabic news on US policy in Syria: drugs, counter_isis, sanctions, diplomacy, or other.")
     app.state.model = model
     add_error_handlers(app)

@@ -13,7 +13,7 @@ RETRY_AFTER_S = 1
 
 
 class Busy(Exception):
-    """Every slot of a gate is taken (scoring, or reading big bodies): answered 503 with Retry-After."""
+    """Every scoring slot is taken, or the bodies held are at their budget: answered 503 with Retry-After."""
 
 
 class ScoringGate:

@@ -13,6 +13,7 @@ from functools import lru_cache, wraps
 from typing import Callable, TypeVar
 
 T = TypeVar("T")
+
 _DIACRITICS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed]")
 _TATWEEL = "\u0640"
 _CHAR_MAP = str.maketrans(
