@@ -246,9 +246,8 @@ def predict(
     opts = BatchOptions(output=output, fmt=fmt, paragraphs=paragraphs, explain=explain, resume=resume,
                         text_column=text_column, id_column=id_column, max_chars=max_chars, chunk_size=chunk_size,
                         workers=workers or 0)
-    from predict.writers import StdoutGone
-
     from predict.pool import HelperDied
+    from predict.writers import StdoutGone, silence
 
     def kept() -> str:  # stopped before the journal was opened (still checking the inputs), there is nothing to resume
         if output == "-":
@@ -261,9 +260,7 @@ def predict(
     try:
         summary = _stoppable(lambda: run_batch(inputs, model, opts), kept)
     except StdoutGone:  # `-o - | head`: the reader has what it wanted; no message, as Unix tools do
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's own flush cannot fail again
+        silence(sys.stdout)
         raise typer.Exit(141) from None
     except HelperDied as exc:
         typer.echo(f"error: {exc}{kept()}", err=True)

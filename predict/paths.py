@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -24,3 +25,12 @@ def real_path(path: Path | str) -> Path:
     """``path`` with its links followed; a loop of links stays as far as it resolved (`Path.resolve` raised
     RuntimeError on one)."""
     return Path(os.path.realpath(path))
+
+
+def link_loop(path: Path) -> bool:
+    """Whether following ``path``'s links goes round in a loop."""
+    try:
+        path.stat()
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False

@@ -130,22 +130,19 @@ def label_in_pool(chunks: Iterable[list], model: Any, model_dir: str, opts: Any,
     helpers = workers - 1
     pool = spawn_pool(helpers, _load_once, (os.getpid(), model_dir, early))
     pending: deque = deque()  # a helper's future, or rows this process labeled, in chunk order
-    in_flight, compiled = 0, not early
+    compiled = not early
     try:
         for chunk in chunks:
             while pending and (isinstance(pending[0], list) or pending[0].done()):
-                in_flight -= not isinstance(pending[0], list)
                 yield _rows(pending.popleft())
-            if in_flight < AHEAD * helpers:
+            if sum(not isinstance(entry, list) for entry in pending) < AHEAD * helpers:  # at most 4 x workers entries
                 pending.append(spawn_quietly(pool, _label, chunk, opts))  # the first one starts the helpers
-                in_flight += 1
                 if not compiled:
                     model.start_compiled()  # while the helpers start theirs
                     compiled = True
             else:
                 pending.append(label_records(model, chunk, opts))
             while len(pending) > 4 * workers:  # a slow helper: wait for it rather than hold ever more rows
-                in_flight -= not isinstance(pending[0], list)
                 yield _rows(pending.popleft())
         while pending:
             yield _rows(pending.popleft())

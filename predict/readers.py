@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from predict.decoding import DecodeError, decode_bytes, text_lines
-from predict.paths import special_file
+from predict.paths import link_loop, special_file
 from predict.tables import (DEFAULT_ID_COLUMN, Record, ReadOptions, csv_header, read_csv, read_jsonl, read_parquet,
                             read_stdin)
 
@@ -58,14 +58,7 @@ def expand_inputs(inputs: Iterable[str]) -> list[str]:
 
 def link_problem(path: Path) -> str:
     """Why a symbolic link cannot be read: a loop of links, or a link to nothing."""
-    import errno
-
-    try:
-        path.stat()
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return "a loop of symbolic links"
-    return f"a symbolic link to a missing file ({path.readlink()})"
+    return "a loop of symbolic links" if link_loop(path) else f"a symbolic link to a missing file ({path.readlink()})"
 
 
 def check_tables(paths: list[str], opts: ReadOptions) -> list[str]:

@@ -6,14 +6,13 @@ File outputs go through the journal in `predict.journal`; stdout is streamed.
 from __future__ import annotations
 
 import csv
-import errno
 import json
 import os
 import sys
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator
 
-from predict.paths import real_path, special_file
+from predict.paths import link_loop, real_path, special_file
 
 FORMATS = ("jsonl", "csv", "parquet")
 SIDE_FILES = (".partial", ".tmp", ".lock", ".meta.json")  # what a batch writes next to its output
@@ -75,11 +74,8 @@ def check_output(output: Path, given: list[str], paths: list[str]) -> list[str]:
     parent = next((p for p in output.absolute().parents if p.exists()), None)
     if parent is not None and not parent.is_dir():
         raise OutputError(f"{output}: cannot write: {parent} is a file, not a folder")
-    try:
-        output.stat()
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise OutputError(f"{output}: cannot write: a loop of symbolic links; give another --output") from None
+    if link_loop(output):
+        raise OutputError(f"{output}: cannot write: a loop of symbolic links; give another --output")
     target = real_path(output)
     refuse_special(output)
     explicit = {real_path(g) for g in given if g != "-"}
@@ -144,7 +140,7 @@ def write_table(rows: Callable[[], Iterator[dict[str, Any]]], path: Path, fmt: s
         pq.write_table(pa.Table.from_pylist([flat_row(r, classes) for r in rows()]), path)
 
 
-def _silence(stream: IO[str]) -> None:
+def silence(stream: IO[str]) -> None:
     """Point a stream that can no longer be written at /dev/null, so the exit's own flush of it cannot fail again."""
     try:
         fd = stream.fileno()
@@ -170,7 +166,7 @@ class StreamWriter:
         except BrokenPipeError:
             raise StdoutGone() from None
         except OSError as exc:  # a full disk behind `> file`, /dev/full, a closed terminal
-            _silence(self.stream)
+            silence(self.stream)
             raise OutputError(f"--output - (stdout): cannot write: {exc.strerror or exc}") from None
 
     def _write(self, rows: Iterable[dict[str, Any]]) -> None:
