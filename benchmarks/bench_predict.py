@@ -92,10 +92,16 @@ def cold_start(model: str, runs: int) -> dict:
         out.unlink(missing_ok=True)
         return run_process(cmd, cwd=str(ROOT)).seconds * 1000
 
+    plain = [sys.executable, "-m", "mihwar.cli", "predict", str(one_article()), "--output", str(out)]
     figs = interleaved({"mihwar": lambda: timed(mihwar_cmd(model, one_article(), out)),
+                        "mihwar_default": lambda: timed(plain),  # no --model, as README's commands run it
                         "import_sklearn": lambda: timed([sys.executable, "-c", "import sklearn"]),
                         "python": lambda: timed([sys.executable, "-c", "pass"])}, runs, "ms")
+    out.unlink(missing_ok=True)
+    said = subprocess.run(plain, capture_output=True, text=True, cwd=ROOT, check=True).stderr
+    default_model = next((line.split(": ", 1)[1].split(" (")[0] for line in said.splitlines() if line.startswith("model: ")), "?")
     return {**{k: v.as_dict() for k, v in figs.items()}, "ratio": ratio(figs["mihwar"], figs["import_sklearn"]),
+            "default_ratio": ratio(figs["mihwar_default"], figs["import_sklearn"]), "default_model": default_model,
             "imports": import_profile(model)}
 
 

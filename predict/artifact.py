@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from predict.model import TopicModel
-from predict.model_uri import default_model_uri, sqlite_path, use_tracking_uri  # noqa: F401  (default_model_uri: callers import it from here)
+from predict.model_uri import default_model_uri, registry_folder, resolve_tracking_uri, sqlite_path, use_tracking_uri  # noqa: F401  (default_model_uri: callers import it from here)
 
 FORMAT = "mihwar-model/2"
 OLD_FORMATS = {"mihwar-model/1": "it holds a pickled scikit-learn pipeline, which mihwar no longer loads because "
@@ -87,29 +87,45 @@ def read_meta(directory: Path) -> dict[str, Any]:
 def resolve_model_dir(uri: str, tracking_uri: str | None = None) -> Path:
     """Local folder of a model named by a path, ``runs:/...`` or ``models:/NAME@alias`` URI.
 
-    Registry and run URIs are looked up in the project's tracking store (see ``predict.model_uri``).
+    Registry and run URIs are looked up in the project's tracking store (see ``predict.model_uri``): a
+    registered version whose files are on this disk is read where it is, without MLflow; anything else
+    is fetched by MLflow.
     """
     if uri.startswith(("models:/", "runs:/", "mlflow-artifacts:/")):
-        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        import mlflow  # only registry/run URIs need it
-
-        store = use_tracking_uri(tracking_uri)
-        database = sqlite_path(store)
-        if database is not None and not database.is_file():  # MLflow would create an empty store here, then not find it
-            raise ModelNotFoundError(f"{uri}: no MLflow store at {database} (run from the project folder, which holds "
-                                     "dvc.yaml, or name the store with --tracking-uri or MLFLOW_TRACKING_URI)")
-        try:
-            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
-        except Exception as exc:  # mlflow raises several types for "not there"
-            raise ModelNotFoundError(f"{uri}: could not be fetched from MLflow at {store}: {exc}") from exc
-        for candidate in [local, *(m.parent for m in sorted(local.glob(f"artifacts/**/{META}")))]:
-            if (candidate / META).is_file():
-                return candidate
-        raise ModelNotFoundError(f"{uri}: the MLflow model holds no mihwar artifact")
+        here = registry_folder(uri, resolve_tracking_uri(tracking_uri))
+        found = _artifact_in(here) if here is not None else None
+        return found or _fetched_by_mlflow(uri, tracking_uri)
     path = Path(uri)
     if not path.exists():
         raise ModelNotFoundError(f"{uri}: no such model; run `dvc repro` (or `mihwar train CONFIG`), or name one with --model")
     return path
+
+
+def _artifact_in(folder: Path) -> Path | None:
+    """The folder holding a mihwar artifact: ``folder`` itself, or the first one under its logged artifacts."""
+    for candidate in [folder, *(m.parent for m in sorted(folder.glob(f"artifacts/**/{META}")))]:
+        if (candidate / META).is_file():
+            return candidate
+    return None
+
+
+def _fetched_by_mlflow(uri: str, tracking_uri: str | None) -> Path:
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    import mlflow  # only registry/run URIs that are not on this disk need it
+
+    store = use_tracking_uri(tracking_uri)
+    database = sqlite_path(store)
+    if database is not None and not database.is_file():  # MLflow would create an empty store here, then not find it
+        raise ModelNotFoundError(f"{uri}: no MLflow store at {database} (run from the project folder, which holds "
+                                 "dvc.yaml, or name the store with --tracking-uri or MLFLOW_TRACKING_URI)")
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    except Exception as exc:  # mlflow raises several types for "not there"
+        raise ModelNotFoundError(f"{uri}: could not be fetched from MLflow at {store}: {exc}") from exc
+    found = _artifact_in(local)
+    if found is None:
+        raise ModelNotFoundError(f"{uri}: the MLflow model holds no mihwar artifact")
+    return found
 
 
 def load_model(uri: str | None = None, device: str | None = None) -> TopicModel:

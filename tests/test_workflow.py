@@ -168,6 +168,11 @@ def test_readme_quickstart_retraining_and_serving_run_as_written_in_a_fresh_clon
     assert champion_version(f"sqlite:///{repo / 'mlruns/mlflow.db'}") == "1"  # the quickstart ends with a champion
     bash("\n".join(["set -e", *readme_block("after-quickstart")]), repo, env)
     assert (repo / "out/champion.jsonl").read_text(encoding="utf-8") == (repo / "out/labels.jsonl").read_text(encoding="utf-8")
+    # without --model: the champion, read from the store's own folder (MLflow's real schema), MLflow never imported
+    plain = bash(f"{sys.executable} -X importtime -m mihwar.cli predict data/samples -o out/plain.jsonl", repo, env)
+    assert "model: models:/mihwar-topics@champion" in plain.stderr
+    assert not [line for line in plain.stderr.splitlines() if line.startswith("import time:") and "mlflow" in line]
+    assert (repo / "out/plain.jsonl").read_text(encoding="utf-8") == (repo / "out/labels.jsonl").read_text(encoding="utf-8")
 
     served = run_with_server(with_free_ports(readme_block("serving")), repo, env, "/readyz")
     assert json.loads(served[0])["results"][0]["label"] == "sanctions"

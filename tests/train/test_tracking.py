@@ -5,6 +5,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 
 import pandas as pd
 import pytest
@@ -56,6 +57,46 @@ def test_labeling_defaults_to_the_champion_else_models_default_without_importing
     _store_with_alias(tmp_path / "mlruns/mlflow.db", "champion")
     assert default() == ["models:/mihwar-topics@champion", "False"]
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_registered_model_on_this_disk_is_labeled_in_place_without_mlflow(tmp_path, trained_model_dir):
+    """`mihwar predict` after the quickstart labels with the champion: MLflow imported itself (1.2 s, 190 MB) and
+    copied the model to a temporary folder on every run (one article: 3.2 s and 316 MB, against 0.4 s and 127 MB)."""
+    import shutil
+
+    kept = tmp_path / "mlruns/artifacts/models/m-1/artifacts"
+    shutil.copytree(trained_model_dir, kept / "artifacts/default")
+    (kept / "MLmodel").write_text("flavors: {}\n")
+    store = tmp_path / "mlruns/mlflow.db"
+    _store_with_alias(store, "champion")
+    with closing(sqlite3.connect(store)) as db, db:
+        db.execute("CREATE TABLE model_versions (name TEXT, version INTEGER, source TEXT, storage_location TEXT, status TEXT)")
+        rows = [("mihwar-topics", 3, "models:/m-1", kept.as_uri(), "READY"),
+                ("mihwar-topics", 4, "models:/m-2", (tmp_path / "gone").as_uri(), "READY"),
+                ("mihwar-topics", 5, "models:/m-1", kept.as_uri(), "PENDING_REGISTRATION"),
+                ("mihwar-topics", 6, "models:/m-3", "s3://bucket/m-3", "READY")]
+        db.executemany("INSERT INTO model_versions VALUES (?, ?, ?, ?, ?)", rows)
+    probe = ("import sys; from predict.model_uri import registry_folder; from predict.artifact import resolve_model_dir; "
+             f"store = {f'sqlite:///{store}'!r}; "
+             "print(resolve_model_dir('models:/mihwar-topics@champion', store), resolve_model_dir('models:/mihwar-topics/3', store), "
+             "[registry_folder(f'models:/mihwar-topics/{v}', store) for v in (4, 5, 6, 7)], "
+             "registry_folder('models:/mihwar-topics@challenger', store), registry_folder('runs:/abc/model', store), "
+             "'mlflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, check=True).stdout.split()
+    folder = str(kept / "artifacts/default")
+    assert out == [folder, folder, "[None,", "None,", "None,", "None]", "None", "None", "False"]
+    # the command itself: labeled from the store's folder, named by its URI, MLflow never imported
+    article = tmp_path / "a.txt"
+    article.write_text("فرضت وزارة الخزانة الأمريكية عقوبات جديدة على سوريا بموجب قانون قيصر", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MIHWAR_MODEL")}
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "mihwar.cli", "predict", str(article), "-o", "out.jsonl"],
+                          cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "model: models:/mihwar-topics@champion (model id " in proc.stderr
+    assert not [line for line in proc.stderr.splitlines() if line.startswith("import time:") and "mlflow" in line]
+    assert json.loads((tmp_path / "out.jsonl").read_text(encoding="utf-8"))["label"] == "sanctions"
 
 
 def test_promote_in_a_fresh_clone_says_what_to_do_next(workdir):
