@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from predict.model import TopicModel
-from predict.model_uri import default_model_uri, registry_folder, resolve_tracking_uri, sqlite_path, use_tracking_uri  # noqa: F401  (default_model_uri: callers import it from here)
+from predict.model_uri import (  # noqa: F401  (default_model_uri, ModelNotFoundError: callers import them from here)
+    ModelNotFoundError, default_model_uri, registry_folder, resolve_tracking_uri, sqlite_path, use_tracking_uri)
 
 FORMAT = "mihwar-model/2"
 OLD_FORMATS = {"mihwar-model/1": "it holds a pickled scikit-learn pipeline, which mihwar no longer loads because "
@@ -25,10 +26,6 @@ META = "meta.json"
 DEFAULT_MODEL_DIR = Path("models") / "default"
 PYFUNC_ARTIFACT = "mihwar_model"
 RUN_RECORD = "run.json"
-
-
-class ModelNotFoundError(FileNotFoundError):
-    """The model URI names nothing that holds a mihwar model."""
 
 
 def content_id(directory: Path) -> str:
@@ -93,8 +90,15 @@ def resolve_model_dir(uri: str, tracking_uri: str | None = None) -> Path:
     """
     if uri.startswith(("models:/", "runs:/", "mlflow-artifacts:/")):
         here = registry_folder(uri, resolve_tracking_uri(tracking_uri))
-        found = _artifact_in(here) if here is not None else None
-        return found or _fetched_by_mlflow(uri, tracking_uri)
+        if here is None:
+            return _fetched_by_mlflow(uri, tracking_uri)
+        if not here.is_dir():
+            raise ModelNotFoundError(f"{uri}: the registry keeps its files in {here}, which is not there (moved or "
+                                     "deleted?); name another model with --model")
+        found = _artifact_in(here)
+        if found is None:
+            raise ModelNotFoundError(f"{uri}: {here} holds no mihwar model ({META}); name another model with --model")
+        return found
     path = Path(uri)
     if not path.exists():
         raise ModelNotFoundError(f"{uri}: no such model; run `dvc repro` (or `mihwar train CONFIG`), or name one with --model")
@@ -128,14 +132,23 @@ def _fetched_by_mlflow(uri: str, tracking_uri: str | None) -> Path:
     return found
 
 
+def _linear(folder: Path) -> Any:
+    """The linear scorer saved in ``folder``; a missing or damaged file is named, as a model that cannot be used."""
+    from predict.linear import load_linear
+
+    try:
+        return load_linear(folder)
+    except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:  # json and np.load raise ValueError subclasses
+        raise ModelNotFoundError(f"{folder}: a model file is missing or damaged ({type(exc).__name__}: {exc}); fetch it "
+                                 "again (`dvc checkout`) or retrain the model") from None
+
+
 def load_model(uri: str | None = None, device: str | None = None) -> TopicModel:
     """Load a model once for labeling; the backend is read from its metadata."""
     directory = resolve_model_dir(uri or default_model_uri())
     meta = read_meta(directory)
     if meta.get("backend") == "linear":
-        from predict.linear import load_linear
-
-        model = TopicModel(load_linear(directory / "linear"), meta)
+        model = TopicModel(_linear(directory / "linear"), meta)
     elif meta.get("backend") == "transformer":
         from predict.hf_backend import TransformerScorer
 
@@ -143,11 +156,9 @@ def load_model(uri: str | None = None, device: str | None = None) -> TopicModel:
     else:
         raise ModelNotFoundError(f"{directory}: unknown backend {meta.get('backend')!r}")
     if meta.get("scope_gate"):
-        from predict.linear import load_linear
-
         if not (directory / "gate" / "spec.json").is_file():
             raise ModelNotFoundError(f"{directory}: meta.json names a scope gate but gate/spec.json is missing; retrain the model")
-        model.gate = load_linear(directory / "gate")
+        model.gate = _linear(directory / "gate")
     model.uri = uri or str(directory)
     model.meta["model_id"] = content_id(directory)  # what is on disk now, edited or not, names the version
     return model

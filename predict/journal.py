@@ -196,11 +196,12 @@ def _check_same_batch(journal: Path, stored: Any, header: dict[str, Any]) -> Non
                            for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k))
         raise OutputError(f"{journal}: the interrupted batch ran with {differ}: give the same options to resume it, or "
                           "delete it or drop --resume to start again")
-    for part, what in (("model", "model version"), ("inputs", "inputs (paths, sizes or modification times)"),
-                       ("options", "options that decide the rows")):
+    for part, what in (("model", "model version differs"), ("inputs", "inputs (paths, sizes or modification times) differ"),
+                       ("options", "options that decide the rows differ")):
         if stored.get(part) != header.get(part):
-            raise OutputError(f"{journal}: belongs to a different batch: its {what} differ "
-                              f"(journal: {json.dumps(stored.get(part), ensure_ascii=False)[:200]}); "
+            raise OutputError(f"{journal}: belongs to a different batch: its {what} "
+                              f"(journal: {json.dumps(stored.get(part), ensure_ascii=False)[:200]}; "
+                              f"now: {json.dumps(header.get(part), ensure_ascii=False)[:200]}); "
                               "delete it or drop --resume")
 
 

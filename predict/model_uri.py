@@ -14,6 +14,7 @@ import re
 import sqlite3
 from contextlib import closing
 from pathlib import Path
+from typing import Callable, TypeVar
 from urllib.parse import unquote, urlparse
 
 REGISTERED_MODEL = "mihwar-topics"
@@ -22,6 +23,7 @@ CHAMPION_URI = f"models:/{REGISTERED_MODEL}@{CHAMPION}"
 DEFAULT_MODEL_DIR = Path("models") / "default"
 STORE_FILE = Path("mlruns") / "mlflow.db"
 PROJECT_MARKER = "dvc.yaml"
+T = TypeVar("T")
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -57,22 +59,55 @@ def use_tracking_uri(cli_value: str | None = None) -> str:
     return uri
 
 
+class ModelNotFoundError(FileNotFoundError):
+    """The model URI names nothing that holds a mihwar model (or the store that would say cannot be read)."""
+
+
+def registry_uri(tracking_uri: str) -> str:
+    """The store the model registry is read from: $MLFLOW_REGISTRY_URI, else the tracking store, as MLflow does."""
+    return os.environ.get("MLFLOW_REGISTRY_URI") or tracking_uri
+
+
+def _in_workspace(db: sqlite3.Connection, table: str) -> tuple[str, tuple[str, ...]]:
+    """A filter on MLflow's workspace column ($MLFLOW_WORKSPACE, else ``default``) where the table has one."""
+    if any(row[1] == "workspace" for row in db.execute(f"PRAGMA table_info({table})")):
+        return " AND workspace = ?", (os.environ.get("MLFLOW_WORKSPACE") or "default",)
+    return "", ()
+
+
+def _read_registry(path: Path, read: Callable[[sqlite3.Connection], T]) -> T | None:
+    """``read`` on the SQLite store, read-only; None where the store is no registry (yet), or an older one
+    without the tables or columns read here. A store that cannot be read is an error, not "no model":
+    labeling must not go on quietly with another model than the champion."""
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)) as db:
+            return read(db)
+    except sqlite3.OperationalError as exc:
+        if str(exc).startswith(("no such table", "no such column")):
+            return None
+        problem = f"cannot be read ({exc})"
+    except sqlite3.DatabaseError as exc:
+        problem = f"is not an MLflow store ({exc})"
+    raise ModelNotFoundError(f"{path}: the model registry {problem}; try again, or name the model with --model")
+
+
 def champion_version(tracking_uri: str, name: str = REGISTERED_MODEL) -> str | None:
-    """The champion's version in the store, or None when there is no store, no model or no champion.
+    """The champion's version in the registry, or None when there is no store, no model or no champion.
 
     A SQLite store is read directly, so a labeling run without a champion never imports MLflow.
     """
-    path = sqlite_path(tracking_uri)
+    path = sqlite_path(registry_uri(tracking_uri))
     if path is not None:
         if not path.is_file():
             return None
-        try:
-            with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-                row = db.execute("SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?",
-                                 (name, CHAMPION)).fetchone()
+
+        def read(db: sqlite3.Connection) -> str | None:
+            where, more = _in_workspace(db, "registered_model_aliases")
+            row = db.execute(f"SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?{where}",
+                             (name, CHAMPION, *more)).fetchone()
             return str(row[0]) if row else None
-        except sqlite3.Error:
-            return None  # not an MLflow store (yet): nothing registered
+
+        return _read_registry(path, read)
     try:
         import mlflow
 
@@ -83,35 +118,38 @@ def champion_version(tracking_uri: str, name: str = REGISTERED_MODEL) -> str | N
 
 
 def registry_folder(uri: str, tracking_uri: str) -> Path | None:
-    """The folder on this disk that holds the model version ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``
+    """The folder on this disk where the registry keeps the version ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``
     names, read from a SQLite store without MLflow; None where MLflow must be asked.
 
-    MLflow would import itself (1.2 s, 190 MB) and copy the version's files to a temporary folder on every
-    run; labeling only reads them. None for any other URI or store, a version that is not READY, one whose
-    files are not on this disk, or a name or alias found more than once (workspaces).
+    MLflow would import itself (1.2 s, 190 MB) to return the same folder. None for any other URI or store, a
+    version that is not READY or was deleted, one whose files are not on this disk, or a name or alias found more
+    than once. The folder may be missing: the caller says so.
     """
-    path = sqlite_path(tracking_uri)
-    match = re.fullmatch(r"models:/([^/@]+)(?:@([^/]+)|/(\d+))/?", uri)
+    path = sqlite_path(registry_uri(tracking_uri))
+    match = re.fullmatch(r"models:/([^/@]+)(?:@([^/]+)|/([0-9]{1,18}))/?", uri)
     if path is None or match is None or not path.is_file():
         return None
-    name, alias, version = match.groups()
-    try:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-            if alias is not None:
-                found = db.execute("SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?",
-                                   (name, alias)).fetchall()
-                if len(found) != 1:
-                    return None
-                version = found[0][0]
-            found = db.execute("SELECT storage_location, status FROM model_versions WHERE name = ? AND version = ?",
-                               (name, int(version))).fetchall()
-    except (sqlite3.Error, ValueError):
-        return None
-    if len(found) != 1 or found[0][1] != "READY" or not str(found[0][0] or "").startswith("file:"):
+    name, alias, number = match.groups()
+
+    def read(db: sqlite3.Connection) -> list[tuple]:
+        version = number
+        if alias is not None:
+            where, more = _in_workspace(db, "registered_model_aliases")
+            found = db.execute(f"SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?{where}",
+                               (name, alias, *more)).fetchall()
+            if len(found) != 1:
+                return []
+            version = found[0][0]
+        where, more = _in_workspace(db, "model_versions")
+        return db.execute("SELECT storage_location, status FROM model_versions WHERE name = ? AND version = ? "
+                          f"AND (current_stage IS NULL OR current_stage != 'Deleted_Internal'){where}",
+                          (name, int(version), *more)).fetchall()
+
+    found = _read_registry(path, read)
+    if not found or len(found) != 1 or found[0][1] != "READY" or not str(found[0][0] or "").startswith("file:"):
         return None
     location = urlparse(found[0][0])
-    folder = Path(unquote(location.path))
-    return folder if location.netloc in ("", "localhost") and folder.is_dir() else None
+    return Path(unquote(location.path)) if location.netloc in ("", "localhost") else None
 
 
 def default_model_uri(tracking_uri: str | None = None) -> str:

@@ -59,44 +59,76 @@ def test_labeling_defaults_to_the_champion_else_models_default_without_importing
     assert not (tmp_path / "mlflow.db").exists()
 
 
+def _registry(path, alias_version, versions):
+    """MLflow's alias and version tables (the columns read here), with a champion and these versions."""
+    _store_with_alias(path, "champion")
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("UPDATE registered_model_aliases SET version = ?", (alias_version,))
+        db.execute("CREATE TABLE model_versions (name TEXT, version INTEGER, current_stage TEXT, storage_location TEXT, status TEXT)")
+        db.executemany("INSERT INTO model_versions VALUES ('mihwar-topics', ?, ?, ?, ?)", versions)
+
+
 def test_a_registered_model_on_this_disk_is_labeled_in_place_without_mlflow(tmp_path, trained_model_dir):
-    """`mihwar predict` after the quickstart labels with the champion: MLflow imported itself (1.2 s, 190 MB) and
-    copied the model to a temporary folder on every run (one article: 3.2 s and 316 MB, against 0.4 s and 127 MB)."""
+    """`mihwar predict` after the quickstart labels with the champion: MLflow was imported (1.2 s, 190 MB) only to
+    return the same folder (one article: 3.2 s and 316 MB, against 0.4 s and 127 MB). What MLflow would refuse
+    (a deleted version, another workspace's) is not read, and a store or model that cannot be read is named."""
     import shutil
 
     kept = tmp_path / "mlruns/artifacts/models/m-1/artifacts"
     shutil.copytree(trained_model_dir, kept / "artifacts/default")
     (kept / "MLmodel").write_text("flavors: {}\n")
-    store = tmp_path / "mlruns/mlflow.db"
-    _store_with_alias(store, "champion")
-    with closing(sqlite3.connect(store)) as db, db:
-        db.execute("CREATE TABLE model_versions (name TEXT, version INTEGER, source TEXT, storage_location TEXT, status TEXT)")
-        rows = [("mihwar-topics", 3, "models:/m-1", kept.as_uri(), "READY"),
-                ("mihwar-topics", 4, "models:/m-2", (tmp_path / "gone").as_uri(), "READY"),
-                ("mihwar-topics", 5, "models:/m-1", kept.as_uri(), "PENDING_REGISTRATION"),
-                ("mihwar-topics", 6, "models:/m-3", "s3://bucket/m-3", "READY")]
-        db.executemany("INSERT INTO model_versions VALUES (?, ?, ?, ?, ?)", rows)
+    store, other = tmp_path / "mlruns/mlflow.db", tmp_path / "registry.db"
+    _registry(store, 3, [(3, "None", kept.as_uri(), "READY"), (4, "None", (tmp_path / "gone").as_uri(), "READY"),
+                         (5, "None", kept.as_uri(), "PENDING_REGISTRATION"), (6, "None", "s3://bucket/m-3", "READY"),
+                         (8, "Deleted_Internal", kept.as_uri(), "READY")])
+    _registry(other, 4, [(4, "None", (tmp_path / "gone").as_uri(), "READY")])
     probe = ("import sys; from predict.model_uri import registry_folder; from predict.artifact import resolve_model_dir; "
              f"store = {f'sqlite:///{store}'!r}; "
              "print(resolve_model_dir('models:/mihwar-topics@champion', store), resolve_model_dir('models:/mihwar-topics/3', store), "
-             "[registry_folder(f'models:/mihwar-topics/{v}', store) for v in (4, 5, 6, 7)], "
+             "registry_folder('models:/mihwar-topics/4', store), "
+             "[registry_folder(f'models:/mihwar-topics/{v}', store) for v in (5, 6, 7, 8, 10**30)], "
              "registry_folder('models:/mihwar-topics@challenger', store), registry_folder('runs:/abc/model', store), "
              "'mlflow' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                         capture_output=True, text=True, check=True).stdout.split()
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MIHWAR_MODEL")}
+    env["PYTHONPATH"] = str(ROOT)
+    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
     folder = str(kept / "artifacts/default")
-    assert out == [folder, folder, "[None,", "None,", "None,", "None]", "None", "None", "False"]
+    assert out == [folder, folder, str(tmp_path / "gone"), "[None,", "None,", "None,", "None,", "None]", "None", "None", "False"]
     # the command itself: labeled from the store's folder, named by its URI, MLflow never imported
     article = tmp_path / "a.txt"
     article.write_text("فرضت وزارة الخزانة الأمريكية عقوبات جديدة على سوريا بموجب قانون قيصر", encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MIHWAR_MODEL")}
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "mihwar.cli", "predict", str(article), "-o", "out.jsonl"],
-                          cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
+
+    def label(*extra, **more):
+        return subprocess.run([sys.executable, "-X", "importtime", "-m", "mihwar.cli", "predict", str(article), "-o", "-", *extra],
+                              cwd=tmp_path, env={**env, **more}, capture_output=True, text=True)
+
+    proc = label()
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "model: models:/mihwar-topics@champion (model id " in proc.stderr
     assert not [line for line in proc.stderr.splitlines() if line.startswith("import time:") and "mlflow" in line]
-    assert json.loads((tmp_path / "out.jsonl").read_text(encoding="utf-8"))["label"] == "sanctions"
+    assert json.loads(proc.stdout)["label"] == "sanctions"
+
+    def refused(proc, message):
+        said = [line for line in proc.stderr.splitlines() if not line.startswith("import time:")]
+        assert proc.returncode == 2 and len(said) == 1 and message in said[0], proc.stderr[-2000:]
+
+    # the registry store MLflow reads ($MLFLOW_REGISTRY_URI) names version 4, whose folder is gone: said, not replaced
+    refused(label(MLFLOW_REGISTRY_URI=f"sqlite:///{other}"),
+            f"models:/mihwar-topics@champion: the registry keeps its files in {tmp_path / 'gone'}, which is not there")
+    # another workspace's champion is not this one: no champion, so models/default (absent here)
+    with closing(sqlite3.connect(store)) as db, db:
+        db.execute("ALTER TABLE registered_model_aliases ADD COLUMN workspace TEXT DEFAULT 'team'")
+    refused(label(), "models/default: no such model")
+    # a damaged store is an error, not "no champion": labeling would go on with another model
+    store.write_text("not a database\n" * 100)
+    refused(label(), f"{store}: the model registry is not an MLflow store (file is not a database)")
+    # a damaged model file is one line naming the folder
+    broken = tmp_path / "broken"
+    shutil.copytree(trained_model_dir, broken)
+    (broken / "linear/coef.npy").write_bytes((broken / "linear/coef.npy").read_bytes()[:100])
+    refused(label("--model", str(broken)), f"{broken / 'linear'}: a model file is missing or damaged (ValueError")
 
 
 def test_promote_in_a_fresh_clone_says_what_to_do_next(workdir):
