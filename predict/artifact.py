@@ -140,7 +140,7 @@ def _linear(folder: Path) -> Any:
         return load_linear(folder)
     except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:  # json and np.load raise ValueError subclasses
         raise ModelNotFoundError(f"{folder}: a model file is missing or damaged ({type(exc).__name__}: {exc}); fetch it "
-                                 "again (`dvc checkout`) or retrain the model") from None
+                                 "again (`dvc checkout`), retrain it, or name another model with --model") from None
 
 
 def load_model(uri: str | None = None, device: str | None = None) -> TopicModel:
