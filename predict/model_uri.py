@@ -75,6 +75,13 @@ def _in_workspace(db: sqlite3.Connection, table: str) -> tuple[str, tuple[str, .
     return "", ()
 
 
+def _alias_versions(db: sqlite3.Connection, name: str, alias: str) -> list[int]:
+    """The versions ``NAME@ALIAS`` names in this workspace (one, where MLflow's store is whole)."""
+    where, more = _in_workspace(db, "registered_model_aliases")
+    return [row[0] for row in db.execute(f"SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?{where}",
+                                         (name, alias, *more))]
+
+
 def _read_registry(path: Path, read: Callable[[sqlite3.Connection], T]) -> T | None:
     """``read`` on the SQLite store, read-only; None where the store is no registry (yet), or an older one
     without the tables or columns read here. A store that cannot be read is an error, not "no model":
@@ -102,10 +109,8 @@ def champion_version(tracking_uri: str, name: str = REGISTERED_MODEL) -> str | N
             return None
 
         def read(db: sqlite3.Connection) -> str | None:
-            where, more = _in_workspace(db, "registered_model_aliases")
-            row = db.execute(f"SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?{where}",
-                             (name, CHAMPION, *more)).fetchone()
-            return str(row[0]) if row else None
+            versions = _alias_versions(db, name, CHAMPION)
+            return str(versions[0]) if versions else None
 
         return _read_registry(path, read)
     try:
@@ -134,12 +139,10 @@ def registry_folder(uri: str, tracking_uri: str) -> Path | None:
     def read(db: sqlite3.Connection) -> list[tuple]:
         version = number
         if alias is not None:
-            where, more = _in_workspace(db, "registered_model_aliases")
-            found = db.execute(f"SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?{where}",
-                               (name, alias, *more)).fetchall()
-            if len(found) != 1:
+            versions = _alias_versions(db, name, alias)
+            if len(versions) != 1:
                 return []
-            version = found[0][0]
+            version = versions[0]
         where, more = _in_workspace(db, "model_versions")
         return db.execute("SELECT storage_location, status FROM model_versions WHERE name = ? AND version = ? "
                           f"AND (current_stage IS NULL OR current_stage != 'Deleted_Internal'){where}",
