@@ -18,6 +18,7 @@ from typing import Any, Iterator
 
 from predict.labeling import EXPLAIN_TOP, Summary, label_records, make_row  # noqa: F401 - the labeling API
 from predict.limits import MAX_CHARS, MAX_FILE_BYTES
+from predict.pool import loading
 from predict.readers import InputError, ReadOptions, Record, check_tables, expand_inputs, read_all
 from predict.writers import OutputError, StreamWriter, check_output, output_format, writable_path
 
@@ -118,7 +119,8 @@ def _labeled_chunks(model: Any, model_dir: str, records: Iterator[Record], opts:
     head = list(islice(parts, 2))
     if opts.workers == 1 or len(head) < 2:
         if early and len(head) == 2:
-            model.start_compiled()
+            with loading():
+                model.start_compiled()
         for part in chain(head, parts):
             yield label_records(model, part, opts)
         return
@@ -144,7 +146,8 @@ def run_batch(inputs: list[str], model_uri: str | None, opts: BatchOptions) -> S
         paths = check_output(out, inputs, paths)
     read_opts = ReadOptions(opts.text_column, opts.id_column, opts.max_file_bytes, opts.max_chars)
     notes = check_tables(paths, read_opts) + ([capped] if capped else [])
-    model = load_model(model_dir)
+    with loading():
+        model = load_model(model_dir)
     writer = _open_writer(opts, fmt, paths, model)
     try:
         summary = Summary(output=opts.output, model_uri=uri, model_identity=model.identity, resumed_after=writer.done,

@@ -49,6 +49,26 @@ def worker_start(parent: int) -> None:
     die_with_parent(parent)
 
 
+@contextmanager
+def loading() -> Iterator[None]:
+    """Load a model or start its compiled loop without the garbage collector, then keep what was loaded out of its
+    passes for good.
+
+    Loading makes some 100,000 long-lived objects (Numba's type system, the vocabularies), and the collector
+    ran about 250 times over them while they were made (about 80 ms of a 0.7 s start); once frozen, the
+    collections during labeling do not traverse them again."""
+    import gc
+
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was_on:
+            gc.enable()
+
+
 def skip_exit_collection() -> None:
     """Have the garbage collector leave alone, at this process's exit, every object still alive.
 
@@ -119,9 +139,10 @@ def _load_once(parent: int, model_dir: str, early: bool) -> None:
 
     worker_start(parent)
     global _MODEL
-    _MODEL = load_model(model_dir)
-    if early:
-        _MODEL.start_compiled()
+    with loading():
+        _MODEL = load_model(model_dir)
+        if early:
+            _MODEL.start_compiled()
     import atexit
 
     atexit.register(skip_exit_collection)
@@ -153,7 +174,8 @@ def label_in_pool(chunks: Iterable[list], model: Any, model_dir: str, opts: Any,
             if sum(not isinstance(entry, list) for entry in pending) < AHEAD * helpers:  # at most 4 x workers entries
                 pending.append(spawn_quietly(pool, _label, chunk, opts))  # the first one starts the helpers
                 if not compiled:
-                    model.start_compiled()  # while the helpers start theirs
+                    with loading():
+                        model.start_compiled()  # while the helpers start theirs
                     compiled = True
             else:
                 pending.append(label_records(model, chunk, opts))
