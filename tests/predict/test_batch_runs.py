@@ -278,6 +278,17 @@ def test_workers_give_the_same_rows_in_the_same_order(tmp_path, trained_model_di
     assert [r["id"] for r in read_rows(tmp_path / "w2.jsonl")] == [f"r{i}" for i in range(120)]
 
 
+def test_a_record_reaches_a_helper_whole():
+    """Records go to a helper as plain tuples (`predict.pool._packed`): every field of a record must cross."""
+    from dataclasses import fields
+
+    from predict.pool import _packed
+    from predict.tables import Record
+
+    record = Record(*(f"value {i}" for i in range(len(fields(Record)))))
+    assert Record(*_packed([record])[0]) == record
+
+
 @pytest.mark.skipif(shutil.which("taskset") is None, reason="needs taskset (util-linux)")
 def test_more_workers_than_cores_are_capped_and_said(tmp_path, trained_model_dir):
     """`--workers 64` on a machine (or a container, or a `taskset`) with fewer cores starts as many workers as it
