@@ -33,26 +33,30 @@ from predict.features import WORD_END
 from predict.text import nfkc
 
 
+UNUSED_BY_NUMBA = ("scipy", "cffi")
+
+
 @contextmanager
-def scipy_hidden() -> Iterator[None]:
-    """scipy made unimportable for a moment, unless it is loaded already (training).
+def hidden_from_numba() -> Iterator[None]:
+    """scipy and cffi made unimportable for a moment, each unless it is loaded already (training).
 
     Numba imports scipy to check its version, and its first compiled call imports scipy.linalg
-    (0.2 s) to look for a BLAS, which the loops here never use. With scipy hidden, both imports
-    raise ImportError and Numba goes on without them, so labeling never loads scipy
-    (`tests/predict/test_linear_parity.py`).
+    (0.2 s) to look for a BLAS, and cffi with its C parser (25-60 ms) to type cffi functions; the loops
+    here use neither. Hidden, both imports raise ImportError and Numba goes on without them, so labeling
+    never loads scipy (`tests/predict/test_linear_parity.py`) nor cffi.
     """
-    hide = "scipy" not in sys.modules
-    if hide:
-        sys.modules["scipy"] = None  # type: ignore[assignment]  # `import scipy...` raises ImportError
+    hidden = [name for name in UNUSED_BY_NUMBA if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # `import scipy...` raises ImportError
     try:
         yield
     finally:
-        if hide and sys.modules.get("scipy", 0) is None:
-            del sys.modules["scipy"]
+        for name in hidden:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
 
 
-with scipy_hidden():
+with hidden_from_numba():
     from numba import njit
 
 
@@ -147,7 +151,7 @@ def _token_hashes(chars: np.ndarray, off: np.ndarray) -> np.ndarray:
     return out
 
 
-with scipy_hidden():  # Numba's first call loads its NumPy support, which looks for scipy's BLAS: made here
+with hidden_from_numba():  # Numba's first call loads its NumPy support, which looks for scipy's BLAS: made here
     _token_hashes(np.zeros(0, np.int64), np.zeros(1, np.int64))
 
 
