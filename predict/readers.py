@@ -17,7 +17,7 @@ from typing import Iterable, Iterator
 from predict.decoding import DecodeError, decode_bytes, text_lines
 from predict.paths import link_loop, special_file
 from predict.tables import (DEFAULT_ID_COLUMN, Record, ReadOptions, csv_header, read_csv, read_jsonl, read_parquet,
-                            read_stdin)
+                            read_stdin, repeated_column)
 
 __all__ = ["InputError", "Record", "ReadOptions", "expand_inputs", "check_tables", "read_all", "html_to_text"]
 
@@ -73,6 +73,9 @@ def check_tables(paths: list[str], opts: ReadOptions) -> list[str]:
         columns = _columns(Path(p), Path(p).suffix.lower()) if p != "-" else None
         if columns is not None and opts.text_column not in columns:
             raise InputError(f"{p}: no {opts.text_column!r} column (columns: {columns}); name it with --text-column")
+        repeated = repeated_column(columns, opts) if columns is not None else None
+        if repeated:
+            raise InputError(f"{p}: {repeated}")
         if columns is not None and opts.id_column != DEFAULT_ID_COLUMN and opts.id_column not in columns:
             notes.append(f"{p}: no {opts.id_column!r} column (columns: {columns}); its rows are named by place (FILE:LINE)")
     return notes

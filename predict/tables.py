@@ -37,6 +37,17 @@ class ReadOptions:
     max_chars: int | None = None
 
 
+def repeated_column(columns: list[str], opts: ReadOptions) -> str | None:
+    """Why a header cannot be read: it names the text or the id column more than once, so which one holds the
+    text (or the id) is anyone's guess (the readers used to take the last one, silently)."""
+    for name, option in ((opts.text_column, "--text-column"), (opts.id_column, "--id-column")):
+        places = [i + 1 for i, column in enumerate(columns) if column == name]
+        if len(places) > 1:
+            return (f"{len(places)} columns are named {name!r} (columns {', '.join(map(str, places))}); rename all "
+                    f"but one, or name another column with {option}")
+    return None
+
+
 def table_record(raw_id: object, text: object, where: str, opts: ReadOptions) -> Record:
     """A row's record: its id (or its place), and its text or why it has none."""
     given = raw_id is not None and raw_id != ""
@@ -139,6 +150,10 @@ def read_csv_stream(open_binary: Callable[[], BinaryIO], name: str, opts: ReadOp
         except csv.Error as exc:
             yield Record(f"{name}:1", error=f"malformed CSV header at line 1: {_csv_problem(exc)}; no row can be read")
             return
+        repeated = repeated_column(columns, opts)
+        if repeated:
+            yield Record(f"{name}:1", error=f"{repeated}; no row can be read")
+            return
         start = len(source.row) + 1  # physical line of the first row after the header (a quoted header cell may span lines)
         while start:
             start = yield from _csv_from(source, columns, name, start, opts)
@@ -213,6 +228,10 @@ def read_parquet(path: Path, opts: ReadOptions) -> Iterator[Record]:
     n = 0
     try:
         pf = pq.ParquetFile(path)
+        repeated = repeated_column(pf.schema_arrow.names, opts)
+        if repeated:
+            yield Record(str(path), error=f"{repeated}; no row can be read")
+            return
         columns = [c for c in (opts.text_column, opts.id_column) if c in pf.schema_arrow.names]
         for batch in pf.iter_batches(batch_size=1024, columns=columns):
             data = batch.to_pydict()

@@ -192,6 +192,30 @@ def test_unknown_output_extension_and_jsonl_without_text_column_fail_before_work
     predict(trained_model_dir, src, "-o", tmp_path / "a.jsonl", "--text-column", "body", code=0)
 
 
+def test_a_column_named_twice_is_refused_not_guessed(tmp_path, trained_model_dir):
+    """A CSV or Parquet file with two 'text' (or 'id') columns: which one is the text? The readers took the last one,
+    silently; now the batch stops before any work and names the columns, and a reader alone (Spark's) gives an
+    error row for the file."""
+    from predict.tables import ReadOptions, read_csv
+
+    csv_file = tmp_path / "twice.csv"
+    csv_file.write_text(f'id,text,notes,text\na,"{SANCTIONS}",x,"{DRUGS}"\n', encoding="utf-8")
+    parquet_file = tmp_path / "twice.parquet"
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table([pa.array(["a"]), pa.array(["b"]), pa.array([SANCTIONS])], names=["id", "id", "text"]),
+                   parquet_file)
+    _, err = predict(trained_model_dir, csv_file, "-o", tmp_path / "a.jsonl", code=2)
+    assert f"{csv_file}: 2 columns are named 'text' (columns 2, 4)" in err and "--text-column" in err
+    _, err = predict(trained_model_dir, parquet_file, "-o", tmp_path / "a.jsonl", code=2)
+    assert f"{parquet_file}: 2 columns are named 'id' (columns 1, 2)" in err and "--id-column" in err
+    assert not (tmp_path / "a.jsonl").exists()
+    [record] = read_csv(csv_file, ReadOptions())
+    assert record.error.startswith("2 columns are named 'text'") and record.error.endswith("no row can be read")
+    predict(trained_model_dir, csv_file, "-o", tmp_path / "a.jsonl", "--text-column", "notes", code=0)  # no guess needed
+
+
 def test_exit_codes_and_capped_error_list(tmp_path, trained_model_dir):
     """Issue 9 item 6: 0 all labeled, 3 some not, 4 none; stderr lists 20 errors and counts the rest."""
     ok = tmp_path / "ok.jsonl"
