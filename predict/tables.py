@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import sys
 from collections import deque
 from dataclasses import dataclass
@@ -49,8 +50,11 @@ def repeated_column(columns: list[str], opts: ReadOptions) -> str | None:
 
 
 def table_record(raw_id: object, text: object, where: str, opts: ReadOptions) -> Record:
-    """A row's record: its id (or its place), and its text or why it has none."""
-    given = raw_id is not None and raw_id != ""
+    """A row's record: its id (or its place), and its text or why it has none.
+
+    A NaN id (pandas' missing value, or JSON's NaN) or an infinite one (``1e400``) is no id: it would be "nan" or
+    "inf" for every such row; the row is named by its place, as one without an id."""
+    given = raw_id is not None and raw_id != "" and not (isinstance(raw_id, float) and not math.isfinite(raw_id))
     rid = id_text(raw_id) if given else where
     if given and find_invalid(rid) is not None:  # a place may hold a surrogate escape: a file name that is not UTF-8
         return Record(safe_text(rid), error=f"id holds invalid Unicode (a lone surrogate) ({where})")

@@ -348,9 +348,12 @@ def test_stdout_closed_early_or_from_the_start(tmp_path, trained_model_dir):
 def test_ids_and_a_missing_id_column(tmp_path, trained_model_dir):
     """An id that is a JSON object was written as Python's repr ("{'x': 1}"); an --id-column no input has was silent."""
     src = tmp_path / "in.jsonl"
-    src.write_bytes(line(id={"x": 1}, text=SANCTIONS) + line(id=True, text=DRUGS) + line(id=7, text=DRUGS))
+    src.write_bytes(line(id={"x": 1}, text=SANCTIONS) + line(id=True, text=DRUGS) + line(id=7, text=DRUGS)
+                    + line(id=float("nan"), text=DRUGS) + f'{{"id": 1e400, "text": "{DRUGS}"}}\n'.encode())
     _, err = predict(trained_model_dir, src, "--output", tmp_path / "a.jsonl", code=0)
-    assert [r["id"] for r in read_rows(tmp_path / "a.jsonl")] == ['{"x": 1}', "true", "7"] and "note:" not in err
+    # A NaN or infinite id was "nan" or "inf" (the same for every such row): such a row is named by its place
+    assert [r["id"] for r in read_rows(tmp_path / "a.jsonl")] == ['{"x": 1}', "true", "7", f"{src}:4", f"{src}:5"]
+    assert "note:" not in err
     _, err = predict(trained_model_dir, src, "--output", tmp_path / "b.jsonl", "--id-column", "url", code=0)
     assert f"note: {src}: no 'url' column" in err and read_rows(tmp_path / "b.jsonl")[0]["id"] == f"{src}:1"
 
