@@ -51,12 +51,11 @@ def worker_start(parent: int) -> None:
 
 @contextmanager
 def loading() -> Iterator[None]:
-    """Load a model or start its compiled loop without the garbage collector, then keep what was loaded out of its
-    passes for good.
+    """Load a model or start its compiled loop with the garbage collector paused.
 
     Loading makes some 100,000 long-lived objects (Numba's type system, the vocabularies), and the collector
-    ran about 250 times over them while they were made (about 80 ms of a 0.7 s start); once frozen, the
-    collections during labeling do not traverse them again."""
+    ran about 250 times over them while they were made (about 80 ms of a 0.7 s start). Only paused: a caller
+    of `predict.batch.run_batch` in its own process (a notebook) keeps its collector as it was."""
     import gc
 
     was_on = gc.isenabled()
@@ -64,7 +63,6 @@ def loading() -> Iterator[None]:
     try:
         yield
     finally:
-        gc.freeze()
         if was_on:
             gc.enable()
 
@@ -144,7 +142,9 @@ def _load_once(parent: int, model_dir: str, early: bool) -> None:
         if early:
             _MODEL.start_compiled()
     import atexit
+    import gc
 
+    gc.freeze()  # this process is the pool's: what it loaded lives until it ends, and the collector skips it
     atexit.register(skip_exit_collection)
 
 
