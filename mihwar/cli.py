@@ -491,6 +491,10 @@ def main() -> None:
 
     try:
         app()
+    except SystemExit as exc:
+        if _interrupted_silently(exc):
+            typer.echo("interrupted", err=True)
+        raise
     except KeyboardInterrupt:
         typer.echo("interrupted; `mihwar predict ... --resume` continues a batch where it stopped", err=True)
         sys.exit(130)
@@ -499,6 +503,13 @@ def main() -> None:
             raise
         typer.echo(f"error: {_one_line(exc)}", err=True)
         sys.exit(2 if isinstance(exc, _known_errors() + (OSError,)) else 1)
+
+
+def _interrupted_silently(exc: SystemExit) -> bool:
+    """Whether typer turned a Ctrl-C into this exit: it does so, silently, with exit 130, for one that arrives
+    before a command's work is under `_stoppable` (while typer reads the command line, or a command starts)."""
+    turned = exc.__context__
+    return exc.code == 130 and isinstance(turned, typer.Exit) and isinstance(turned.__cause__, KeyboardInterrupt)
 
 
 def _one_line(exc: Exception) -> str:

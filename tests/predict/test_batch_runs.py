@@ -198,6 +198,29 @@ def test_a_helper_killed_mid_batch_is_one_clear_line_and_the_rows_are_kept(tmp_p
     assert journal.read_bytes().count(b"\n") >= 49
 
 
+@pytest.mark.parametrize("module", ["typer", "predict.batch"])
+def test_a_ctrl_c_in_the_first_tenth_of_a_second_says_interrupted(module):
+    """A Ctrl-C right after Enter: while the command's modules load (typer: about 0.1 s) it printed a traceback
+    from inside them, and while typer read the command line or a command started it was a silent exit 130.
+    The console command (`mihwar:main`) loads the CLI under a guard and says what typer did not. The Ctrl-C is
+    simulated at exactly those moments: importing ``module`` raises KeyboardInterrupt."""
+    from importlib.metadata import entry_points
+
+    assert entry_points(group="console_scripts")["mihwar"].value == "mihwar:main"
+    code = ("import builtins, sys\n"
+            "real = builtins.__import__\n"
+            "def hook(name, *args, **kwargs):\n"
+            f"    if name == {module!r}:\n"
+            "        raise KeyboardInterrupt\n"
+            "    return real(name, *args, **kwargs)\n"
+            "builtins.__import__ = hook\n"
+            "sys.argv = ['mihwar', 'predict', 'nothing.jsonl']\n"
+            "from mihwar import main\n"
+            "main()\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert (proc.returncode, proc.stderr) == (130, "interrupted\n")
+
+
 def test_a_pool_worker_ignores_ctrl_c_from_its_first_instruction():
     """A Ctrl-C typed in a terminal reaches every process of the group: a worker still importing its modules
     printed a KeyboardInterrupt traceback from inside NumPy. Workers now start with SIGINT blocked."""
