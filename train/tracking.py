@@ -158,8 +158,13 @@ def _promote(client, name: str, version: str | None, floor: float | None, topics
     candidate = run.data.metrics
     if floor is None:
         floor = float(run.data.params.get("evaluation.recall_floor", 0.5))
+    labels = list(ast.literal_eval(run.data.params["data.labels"]))
     if topics is None:
-        topics = list(ast.literal_eval(run.data.params["data.labels"]))
+        topics = labels
+    unknown = [t for t in topics if t not in labels]
+    if unknown:  # its recall would read as 0.000 "under the floor", as if the model were bad at it
+        raise RegistryError(f"--topics {','.join(unknown)}: not a topic of {name} v{version} "
+                            f"(its topics: {', '.join(labels)})")
     try:
         current = client.get_model_version_by_alias(name, CHAMPION)
         champion = client.get_run(current.run_id).data.metrics

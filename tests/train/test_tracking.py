@@ -250,6 +250,9 @@ def test_train_against_a_tracking_server_register_promote_and_load_back(workdir,
     assert floor.returncode == 1 and "v2: not promoted: recall under the floor 0.99" in floor.stdout
     refused = mihwar("promote", "--recall-floor", "0.0", cwd=workdir, env=env, check=False)
     assert refused.returncode == 1 and "v2: not promoted: mean(cv_article_macro_f1, cv_excerpt_macro_f1)" in refused.stdout
+    # a topic the model does not have read as "recall under the floor: nosuch=0.000", as if the model were bad at it
+    typo = mihwar("promote", "--topics", "drugs,nosuch", cwd=workdir, env=env, check=False)
+    assert typo.returncode == 2 and "--topics nosuch: not a topic of mihwar-topics v2 (its topics: drugs, " in typo.stderr
 
     import mlflow
 
