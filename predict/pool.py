@@ -130,17 +130,28 @@ def spawn_pool(workers: int, initializer: Callable[..., Any], initargs: tuple) -
                                initargs=initargs)
 
 
-def _load_once(parent: int, model_dir: str, early: bool) -> None:
+def _load_once(parent: int, model_dir: str, identity: str, early: bool) -> None:
     """Pool initializer: the worker's own model, loaded from the already resolved local folder; with ``early``,
-    its compiled loop started before the first chunk (`predict.batch.compile_early`)."""
-    from predict.artifact import load_model
+    its compiled loop started before the first chunk (`predict.batch.compile_early`).
+
+    A model that fails to load here, or that is not the version the parent loaded (``identity``: the folder
+    was replaced in between), is kept as the error the worker's first chunk raises: raised from an
+    initializer it printed a traceback and broke the pool, which then read as a helper killed."""
+    from predict.artifact import ModelNotFoundError, load_model
 
     worker_start(parent)
     global _MODEL
-    with loading():
-        _MODEL = load_model(model_dir)
-        if early:
-            _MODEL.start_compiled()
+    try:
+        with loading():
+            _MODEL = load_model(model_dir)
+            if _MODEL.identity != identity:
+                raise ModelNotFoundError(f"{model_dir}: the model changed while the batch started (version "
+                                         f"{identity}, then {_MODEL.identity}); run the batch again")
+            if early:
+                _MODEL.start_compiled()
+    except Exception as exc:  # noqa: BLE001 - any load failure is the batch's error, said once by the parent
+        _MODEL = exc
+        return
     import atexit
     import gc
 
@@ -152,6 +163,8 @@ def _label(packed: list[tuple], opts: Any) -> list[dict[str, Any]]:
     from predict.labeling import label_records
     from predict.tables import Record
 
+    if isinstance(_MODEL, Exception):
+        raise _MODEL
     return label_records(_MODEL, [Record(*fields) for fields in packed], opts)
 
 
@@ -171,7 +184,7 @@ def label_in_pool(chunks: Iterable[list], model: Any, model_dir: str, opts: Any,
     from predict.labeling import label_records
 
     helpers = workers - 1
-    pool = spawn_pool(helpers, _load_once, (os.getpid(), model_dir, early))
+    pool = spawn_pool(helpers, _load_once, (os.getpid(), model_dir, model.identity, early))
     pending: deque = deque()  # a helper's future, or rows this process labeled, in chunk order
     compiled = not early
     try:

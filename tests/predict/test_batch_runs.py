@@ -301,6 +301,36 @@ def test_workers_give_the_same_rows_in_the_same_order(tmp_path, trained_model_di
     assert [r["id"] for r in read_rows(tmp_path / "w2.jsonl")] == [f"r{i}" for i in range(120)]
 
 
+@pytest.mark.parametrize("damage", ["truncated", "replaced"])
+def test_a_helper_that_cannot_load_the_parents_model_is_one_clear_error(tmp_path, trained_model_dir, capfd, damage):
+    """Each helper loads the model folder itself. A folder damaged (or replaced by another model) after the
+    parent loaded it broke the pool: a traceback from the helper, then "a helper ... stopped abruptly (killed,
+    or out of memory?)". Now the helper's first chunk raises the load's own error, and a helper never labels
+    with another version than the parent's."""
+    import numpy as np
+
+    from predict.artifact import ModelNotFoundError, load_model
+    from predict.batch import BatchOptions
+    from predict.pool import label_in_pool
+    from predict.tables import Record
+
+    model = load_model(str(trained_model_dir))
+    folder = tmp_path / "model"
+    shutil.copytree(trained_model_dir, folder)
+    if damage == "truncated":
+        coef = folder / "linear" / "coef.npy"
+        coef.write_bytes(coef.read_bytes()[:100])
+        expected = "a model file is missing or damaged"
+    else:
+        intercept = folder / "linear" / "intercept.npy"
+        np.save(intercept, np.load(intercept) + 1.0)
+        expected = "the model changed while the batch started"
+    chunks = [[Record(f"r{c}-{i}", SANCTIONS) for i in range(3)] for c in range(4)]
+    with pytest.raises(ModelNotFoundError, match=expected):
+        list(label_in_pool(chunks, model, str(folder), BatchOptions(), workers=2))
+    assert "Traceback" not in capfd.readouterr().err
+
+
 def test_a_record_reaches_a_helper_whole():
     """Records go to a helper as plain tuples (`predict.pool._packed`): every field of a record must cross."""
     from dataclasses import fields
