@@ -68,17 +68,25 @@ def read_meta(directory: Path) -> dict[str, Any]:
     path = Path(directory) / META
     if not path.is_file():
         raise ModelNotFoundError(f"{directory}: not a mihwar model folder (no {META})")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelNotFoundError(f"{path}: not readable model metadata ({exc})") from None
+    meta = _json_object(path)
     fmt = meta.get("format")
     if fmt in OLD_FORMATS:
         raise ModelNotFoundError(f"{directory}: model format {fmt!r}: {OLD_FORMATS[fmt]}")
     if fmt != FORMAT:
         raise ModelNotFoundError(f"{path}: unknown model format {fmt!r}, expected {FORMAT!r}")
     run = Path(directory) / RUN_RECORD  # the run that trained it (MLflow run id, git commit), kept out of dvc.lock
-    return {**meta, **json.loads(run.read_text(encoding="utf-8"))} if run.is_file() else meta
+    return {**meta, **_json_object(run)} if run.is_file() else meta
+
+
+def _json_object(path: Path) -> dict[str, Any]:
+    """A model's JSON metadata file, which must hold an object; anything else is named, as metadata that cannot be read."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelNotFoundError(f"{path}: not readable model metadata ({exc})") from None
+    if not isinstance(value, dict):
+        raise ModelNotFoundError(f"{path}: not readable model metadata (a JSON {type(value).__name__}, not an object)")
+    return value
 
 
 def resolve_model_dir(uri: str, tracking_uri: str | None = None) -> Path:

@@ -266,5 +266,25 @@ def load_linear(directory: Path) -> LinearScorer:
                    np.load(directory / f"idf_{i}.npy", allow_pickle=False), b["analyzer"], tuple(b["ngram_range"]), b["token_pattern"])
         for i, b in enumerate(spec["blocks"])
     ]
-    return LinearScorer(spec, blocks, np.load(directory / "coef.npy", allow_pickle=False),
-                        np.load(directory / "intercept.npy", allow_pickle=False))
+    scorer = LinearScorer(spec, blocks, np.load(directory / "coef.npy", allow_pickle=False),
+                          np.load(directory / "intercept.npy", allow_pickle=False))
+    check_shapes(scorer)
+    return scorer
+
+
+def check_shapes(scorer: LinearScorer) -> None:
+    """Refuse, at load, arrays that do not fit together; such a model used to load and then fail every row
+    ("index 8955 is out of bounds")."""
+    for i, block in enumerate(scorer.blocks):
+        if block.idf.shape != (len(block.terms),):
+            raise ValueError(f"vocab_{i}.json holds {len(block.terms)} terms, idf_{i}.npy has shape {block.idf.shape}")
+    if scorer.coef_t.ndim != 2:
+        raise ValueError(f"coef.npy has {scorer.coef_t.ndim} dimensions, expected 2")
+    features = scorer.offsets[-1] + (len(scorer.terms.names()) if scorer.terms else 0)
+    outputs = {len(scorer.classes)} | ({1} if len(scorer.classes) == 2 else set())
+    n_features, n_outputs = scorer.coef_t.shape
+    if n_features != features or n_outputs not in outputs:
+        raise ValueError(f"coef.npy holds {n_outputs} x {n_features} weights; the vocabularies and terms need "
+                         f"{' or '.join(map(str, sorted(outputs)))} x {features}")
+    if scorer.intercept.shape != (n_outputs,):
+        raise ValueError(f"intercept.npy has shape {scorer.intercept.shape}, expected ({n_outputs},)")

@@ -130,6 +130,39 @@ def test_artifact_round_trip_labels_raw_text(trained_model_dir):
     assert load_model(str(copy)).predict_articles([raw])[0].scores == pred.scores
 
 
+@pytest.mark.parametrize("damage, said", [
+    ("meta null", "meta.json: not readable model metadata (a JSON NoneType, not an object)"),
+    ("meta list", "meta.json: not readable model metadata (a JSON list, not an object)"),
+    ("run.json broken", "run.json: not readable model metadata"),
+    ("coef of another shape", "coef.npy holds 3 x 3 weights; the vocabularies and terms need 5 x "),
+    ("intercept of another shape", "intercept.npy has shape (2,), expected (5,)"),
+    ("idf of another length", "vocab_0.json holds "),
+])
+def test_a_model_whose_files_do_not_fit_is_refused_at_load(trained_model_dir, tmp_path, damage, said):
+    """Metadata that is JSON but not an object gave "unexpected AttributeError"; arrays of the wrong shape loaded
+    and then failed every row ("index 8955 is out of bounds"). Both are now refused when the model loads, by
+    the error every unusable model gives (`ModelNotFoundError`: one line, exit 2)."""
+    import shutil
+
+    from predict.artifact import ModelNotFoundError
+
+    folder = shutil.copytree(trained_model_dir, tmp_path / "model")
+    linear = folder / "linear"
+    if damage.startswith("meta"):
+        (folder / "meta.json").write_text("null" if damage == "meta null" else "[]", encoding="utf-8")
+    elif damage == "run.json broken":
+        (folder / "run.json").write_text("{", encoding="utf-8")
+    elif damage.startswith("coef"):
+        np.save(linear / "coef.npy", np.zeros((3, 3)))
+    elif damage.startswith("intercept"):
+        np.save(linear / "intercept.npy", np.zeros(2))
+    else:
+        np.save(linear / "idf_0.npy", np.load(linear / "idf_0.npy")[:-1])
+    with pytest.raises(ModelNotFoundError) as info:
+        load_model(str(folder))
+    assert said in str(info.value) and "\n" not in str(info.value)
+
+
 def test_training_and_labeling_clean_text_with_the_same_function(trained_model_dir):
     from predict.features import TermFeatures
     from predict.text import normalize_arabic
