@@ -14,7 +14,7 @@ import sys
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, Iterator
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 from predict.decoding import DecodeError, find_invalid, safe_text, text_lines
 
@@ -38,15 +38,26 @@ class ReadOptions:
     max_chars: int | None = None
 
 
-def repeated_column(columns: list[str], opts: ReadOptions) -> str | None:
-    """Why a header cannot be read: it names the text or the id column more than once, so which one holds the
-    text (or the id) is anyone's guess (the readers used to take the last one, silently)."""
+def repeated_column(columns: list[str], opts: ReadOptions, what: str = "columns") -> str | None:
+    """Why a header (or a JSON object's keys: ``what``) cannot be read: it names the text or the id column more
+    than once, so which one holds the text (or the id) is anyone's guess (the readers used to take the last one,
+    silently)."""
     for name, option in ((opts.text_column, "--text-column"), (opts.id_column, "--id-column")):
         places = [i + 1 for i, column in enumerate(columns) if column == name]
         if len(places) > 1:
-            return (f"{len(places)} columns are named {name!r} (columns {', '.join(map(str, places))}); rename all "
+            return (f"{len(places)} {what} are named {name!r} ({what} {', '.join(map(str, places))}); rename all "
                     f"but one, or name another column with {option}")
     return None
+
+
+def _repeated_key(line: str, opts: ReadOptions) -> str | None:
+    """`repeated_column` for a JSON line's top-level keys; ``json.loads`` keeps the last of a repeated key. Looked
+    at only when the line holds a column's name twice, quoted as a key is (the common case costs two counts)."""
+    if line.count(f'"{opts.text_column}"') < 2 and line.count(f'"{opts.id_column}"') < 2:
+        return None
+    objects: list[list[tuple[str, Any]]] = []
+    json.loads(line, object_pairs_hook=lambda pairs: objects.append(pairs) or dict(pairs))
+    return repeated_column([key for key, _ in objects[-1]], opts, "keys")  # the outermost object comes last
 
 
 def table_record(raw_id: object, text: object, where: str, opts: ReadOptions) -> Record:
@@ -100,6 +111,9 @@ def json_line_record(line: str, where: str, opts: ReadOptions, n: int = 0) -> Re
                                                                    else str(exc) or type(exc).__name__))
     if not isinstance(row, dict):
         return Record(where, error="JSON line is not an object")
+    repeated = _repeated_key(line, opts)
+    if repeated:
+        return Record(where, error=f"{repeated} ({where})")
     return table_record(row.get(opts.id_column), row.get(opts.text_column), where, opts)
 
 

@@ -214,6 +214,16 @@ def test_a_column_named_twice_is_refused_not_guessed(tmp_path, trained_model_dir
     [record] = read_csv(csv_file, ReadOptions())
     assert record.error.startswith("2 columns are named 'text'") and record.error.endswith("no row can be read")
     predict(trained_model_dir, csv_file, "-o", tmp_path / "a.jsonl", "--text-column", "notes", code=0)  # no guess needed
+    # a JSON line with a key twice: json keeps the last one; that line is an error row, the others are labeled
+    jsonl = tmp_path / "twice.jsonl"
+    jsonl.write_text(f'{{"id": "a", "text": "hello", "text": "{SANCTIONS}"}}\n'
+                     f'{{"id": "b", "meta": {{"text": 1, "text": 2}}, "text": "{DRUGS} \\"text\\" \\"text\\""}}\n',
+                     encoding="utf-8")
+    proc, _ = predict(trained_model_dir, jsonl, code=3)
+    first, second = [json.loads(row) for row in proc.stdout.decode().splitlines()]
+    assert first["error"] == (f"2 keys are named 'text' (keys 2, 3); rename all but one, or name another column with "
+                              f"--text-column ({jsonl}:1)") and first["id"] == f"{jsonl}:1"
+    assert second["error"] is None and second["label"] == "drugs"  # a nested object's keys, and quotes in the text
 
 
 def test_exit_codes_and_capped_error_list(tmp_path, trained_model_dir):
