@@ -288,7 +288,10 @@ def spark_label(
     master: Optional[str] = typer.Option(None, help="Spark master (default: spark-submit's, else local[*])"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing output folder"),
 ) -> None:
-    """Label a table on Apache Spark with the same model and row code as `predict` (needs the spark extra and Java 17+)."""
+    """Label a table on Apache Spark with the same model and row code as `predict` (needs the spark extra and Java 17+).
+
+    Exit status as `predict`'s: 0 every row labeled; 3 some rows have an error; 4 none was labeled; 2 the job
+    could not start."""
     from predict.artifact import default_model_uri
     from predict.batch import BatchOptions
     from predict.spark_label import SparkUnavailable, run_spark_label, spark_session
@@ -306,6 +309,7 @@ def spark_label(
         message = str(exc).splitlines()[0]
         fail(message + ("; pass --overwrite to replace it" if "PATH_ALREADY_EXISTS" in message else ""))
     typer.echo(summary.render(), err=True)
+    raise typer.Exit(summary.exit_code)
 
 
 @app.command()

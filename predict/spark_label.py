@@ -42,9 +42,19 @@ class SparkSummary:
 
     def render(self) -> str:
         parts = f", partitioned by {', '.join(self.partition_by)}" if self.partition_by else ""
-        return "\n".join([f"labeled {self.rows} rows in {self.seconds:.1f}s; output: {self.output} (Parquet{parts})",
+        return "\n".join([f"labeled {self.rows - self.errors} of {self.rows} row{'' if self.rows == 1 else 's'} in "
+                          f"{self.seconds:.1f}s; output: {self.output} (Parquet{parts})",
                           "per label: " + (", ".join(f"{k}={v}" for k, v in sorted(self.counts.items())) or "none"),
                           f"could not label: {self.errors} (see the error column)"])
+
+    @property
+    def exit_code(self) -> int:
+        """As `mihwar predict`'s: 0 every row labeled, 3 some could not be, 4 none was (or there was none)."""
+        from predict.labeling import EXIT_NONE_LABELED, EXIT_OK, EXIT_SOME_FAILED
+
+        if self.rows == self.errors:
+            return EXIT_NONE_LABELED
+        return EXIT_SOME_FAILED if self.errors else EXIT_OK
 
 
 def spark_session(master: str | None = None):

@@ -192,6 +192,8 @@ def test_spark_matches_predict_row_by_row_on_partitioned_jsonl(tmp_path, spark, 
     assert {"empty text", "no 'text' value", "'text' is int, not text", "'text' is list, not text",
             "text too long:  characters > limit"} <= errors
     assert got["not_arabic"].sum() > 0 and summary.errors == got["error"].notna().sum()
+    # exit status and counts as `mihwar predict` says them (it said "labeled N rows", errors included, and exit 0)
+    assert summary.exit_code == 3 and summary.render().startswith(f"labeled {n_rows - summary.errors} of {n_rows} rows in ")
     assert set(got.loc[got["id"].str.startswith("s5000"), "lang"]) == {"b"}
 
 
