@@ -153,8 +153,11 @@ def excerpt_items(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def run_evaluate(config: Config, tracking_uri: str | None, jobs: int | None = None) -> list[str]:
     """evaluate stage: metrics.json, plots/, misclassified.csv, the test-split tables; added to the training run."""
-    from predict.artifact import load_model
+    from predict.artifact import ModelNotFoundError, load_model
 
+    if not Path(config.model_dir).exists():  # load_model's own message would suggest --model, which evaluate has not
+        raise ModelNotFoundError(f"{config.model_dir}: no trained model there (the config's model_dir); run "
+                                 "`mihwar train CONFIG` (or `dvc repro`) first")
     model = load_model(str(config.model_dir))
     meta, other, threshold = model.meta, config.data.other_label, model.threshold
     cv_dir, out = config.reports_dir / "cv", config.reports_dir

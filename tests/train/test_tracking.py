@@ -140,6 +140,14 @@ def test_promote_in_a_fresh_clone_says_what_to_do_next(workdir):
     assert not (workdir / "mlruns").exists() and not (workdir / "mlflow.db").exists()  # asking created no store
 
 
+def test_evaluate_in_a_fresh_clone_says_what_to_do_next(workdir):
+    """Before any training, evaluate said "...: no such model; ..., or name one with --model": it has no --model."""
+    proc = mihwar("evaluate", "configs/default.yaml", cwd=workdir, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == ("error: models/default: no trained model there (the config's model_dir); run "
+                                   "`mihwar train CONFIG` (or `dvc repro`) first")
+
+
 def test_version_option():
     proc = mihwar("--version")
     assert proc.stdout.startswith("mihwar ") and proc.stdout.split()[1][0].isdigit()
