@@ -31,10 +31,14 @@ RUN_RECORD = "run.json"
 def content_id(directory: Path) -> str:
     """Hash of every file of a saved model (meta.json without its own id): the model version."""
     h = hashlib.sha256()
-    for path in sorted(p for p in directory.rglob("*") if p.is_file() and p.name not in (META, RUN_RECORD)):
-        h.update(str(path.relative_to(directory)).encode())
-        h.update(path.read_bytes())
-    meta = json.loads((directory / META).read_text(encoding="utf-8"))
+    try:
+        for path in sorted(p for p in directory.rglob("*") if p.is_file() and p.name not in (META, RUN_RECORD)):
+            h.update(str(path.relative_to(directory)).encode())
+            h.update(path.read_bytes())
+    except OSError as exc:  # a file removed between listing and reading: the folder is being replaced
+        raise ModelNotFoundError(f"{directory}: its files changed while they were read ({exc.strerror}: "
+                                 f"{exc.filename}); load it again") from None
+    meta = _json_object(directory / META)
     meta.pop("model_id", None)
     h.update(json.dumps(meta, sort_keys=True).encode())
     return h.hexdigest()[:16]
@@ -154,6 +158,7 @@ def _linear(folder: Path) -> Any:
 def load_model(uri: str | None = None, device: str | None = None) -> TopicModel:
     """Load a model once for labeling; the backend is read from its metadata."""
     directory = resolve_model_dir(uri or default_model_uri())
+    before = content_id(directory) if (directory / META).is_file() else None
     meta = read_meta(directory)
     if meta.get("backend") == "linear":
         model = TopicModel(_linear(directory / "linear"), meta)
@@ -163,10 +168,17 @@ def load_model(uri: str | None = None, device: str | None = None) -> TopicModel:
         model = TopicModel(TransformerScorer.load(directory / "hf", meta, device=device), meta)
     else:
         raise ModelNotFoundError(f"{directory}: unknown backend {meta.get('backend')!r}")
+    if list(getattr(model.scorer, "classes", model.classes)) != model.classes:  # scores would go to the wrong names
+        raise ModelNotFoundError(f"{directory}: meta.json names the classes {model.classes}, its scorer "
+                                 f"{list(model.scorer.classes)}; retrain the model, or fetch it again")
     if meta.get("scope_gate"):
         if not (directory / "gate" / "spec.json").is_file():
             raise ModelNotFoundError(f"{directory}: meta.json names a scope gate but gate/spec.json is missing; retrain the model")
         model.gate = _linear(directory / "gate")
     model.uri = uri or str(directory)
-    model.meta["model_id"] = content_id(directory)  # what is on disk now, edited or not, names the version
+    after = content_id(directory)  # what is on disk, edited or not, names the version
+    if after != before:  # files replaced while they were read: the arrays may come from two versions
+        raise ModelNotFoundError(f"{directory}: the model's files changed while it loaded (version {before}, then "
+                                 f"{after}); load it again")
+    model.meta["model_id"] = after
     return model

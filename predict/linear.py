@@ -263,13 +263,23 @@ def load_linear(directory: Path) -> LinearScorer:
     spec = json.loads((directory / "spec.json").read_text(encoding="utf-8"))
     blocks = [
         TfidfBlock(json.loads((directory / f"vocab_{i}.json").read_text(encoding="utf-8")),
-                   np.load(directory / f"idf_{i}.npy", allow_pickle=False), b["analyzer"], tuple(b["ngram_range"]), b["token_pattern"])
+                   _weights(directory / f"idf_{i}.npy"), b["analyzer"], tuple(b["ngram_range"]), b["token_pattern"])
         for i, b in enumerate(spec["blocks"])
     ]
-    scorer = LinearScorer(spec, blocks, np.load(directory / "coef.npy", allow_pickle=False),
-                          np.load(directory / "intercept.npy", allow_pickle=False))
+    scorer = LinearScorer(spec, blocks, _weights(directory / "coef.npy"), _weights(directory / "intercept.npy"))
     check_shapes(scorer)
     return scorer
+
+
+def _weights(path: Path) -> np.ndarray:
+    """An array of the model, which must hold finite floating-point numbers: integers, strings, records or NaN
+    loaded (converted, or with warnings) and gave wrong or NaN scores on every row."""
+    array = np.load(path, allow_pickle=False)
+    if array.dtype.kind != "f":
+        raise ValueError(f"{path.name} holds {array.dtype} values, expected floating-point numbers")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{path.name} holds values that are not finite (NaN or infinite)")
+    return array
 
 
 def check_shapes(scorer: LinearScorer) -> None:

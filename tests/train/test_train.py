@@ -137,11 +137,16 @@ def test_artifact_round_trip_labels_raw_text(trained_model_dir):
     ("coef of another shape", "coef.npy holds 3 x 3 weights; the vocabularies and terms need 5 x "),
     ("intercept of another shape", "intercept.npy has shape (2,), expected (5,)"),
     ("idf of another length", "vocab_0.json holds "),
+    ("idf of integers", "idf_0.npy holds int64 values, expected floating-point numbers"),
+    ("idf of strings", "idf_0.npy holds <U"),
+    ("coef with a NaN", "coef.npy holds values that are not finite (NaN or infinite)"),
+    ("classes that disagree", "meta.json names the classes"),
 ])
 def test_a_model_whose_files_do_not_fit_is_refused_at_load(trained_model_dir, tmp_path, damage, said):
     """Metadata that is JSON but not an object gave "unexpected AttributeError"; arrays of the wrong shape loaded
-    and then failed every row ("index 8955 is out of bounds"). Both are now refused when the model loads, by
-    the error every unusable model gives (`ModelNotFoundError`: one line, exit 2)."""
+    and then failed every row ("index 8955 is out of bounds"); arrays of integers, strings or NaN, and classes
+    that meta.json and the scorer order differently, loaded and gave wrong or NaN scores. All are now refused
+    when the model loads, by the error every unusable model gives (`ModelNotFoundError`: one line, exit 2)."""
     import shutil
 
     from predict.artifact import ModelNotFoundError
@@ -152,15 +157,61 @@ def test_a_model_whose_files_do_not_fit_is_refused_at_load(trained_model_dir, tm
         (folder / "meta.json").write_text("null" if damage == "meta null" else "[]", encoding="utf-8")
     elif damage == "run.json broken":
         (folder / "run.json").write_text("{", encoding="utf-8")
-    elif damage.startswith("coef"):
+    elif damage == "coef of another shape":
         np.save(linear / "coef.npy", np.zeros((3, 3)))
     elif damage.startswith("intercept"):
         np.save(linear / "intercept.npy", np.zeros(2))
+    elif damage == "idf of integers":
+        np.save(linear / "idf_0.npy", np.load(linear / "idf_0.npy").astype(np.int64))
+    elif damage == "idf of strings":
+        np.save(linear / "idf_0.npy", np.load(linear / "idf_0.npy").astype(str))
+    elif damage == "coef with a NaN":
+        coef = np.load(linear / "coef.npy")
+        coef[0, 0] = np.nan
+        np.save(linear / "coef.npy", coef)
+    elif damage == "classes that disagree":  # scores would be named by meta.json's order, computed in spec.json's
+        import json
+
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        meta["classes"] = meta["classes"][::-1]
+        (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
     else:
         np.save(linear / "idf_0.npy", np.load(linear / "idf_0.npy")[:-1])
     with pytest.raises(ModelNotFoundError) as info:
         load_model(str(folder))
     assert said in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_model_replaced_while_it_loads_is_refused(trained_model_dir, tmp_path, monkeypatch):
+    """The version was hashed after the arrays were read: a folder replaced in between (a `dvc checkout`, a copy)
+    gave a model made of two versions, named by the newer one, and a pool's helper could label with it beside a
+    parent holding the older one. The folder is now hashed before and after; here another writer negates
+    coef.npy right after the scorer is read. And a metadata file replaced by something that is not an object
+    while it is hashed is the one-line error, not "unexpected TypeError"."""
+    import shutil
+
+    import predict.artifact as artifact
+    from predict.artifact import ModelNotFoundError, content_id
+
+    folder = shutil.copytree(trained_model_dir, tmp_path / "model")
+    read, swapped = artifact._linear, []
+
+    def read_then_swap(path):
+        scorer = read(path)
+        if not swapped:
+            coef = folder / "linear" / "coef.npy"
+            np.save(coef, -np.load(coef))
+            swapped.append(coef)
+        return scorer
+
+    monkeypatch.setattr(artifact, "_linear", read_then_swap)
+    with pytest.raises(ModelNotFoundError, match="the model's files changed while it loaded"):
+        load_model(str(folder))
+    monkeypatch.setattr(artifact, "_linear", read)
+    assert load_model(str(folder)).identity == content_id(folder) != content_id(trained_model_dir)  # settled: loads
+    (folder / "meta.json").write_text("[]", encoding="utf-8")
+    with pytest.raises(ModelNotFoundError, match="not readable model metadata"):
+        content_id(folder)
 
 
 def test_training_and_labeling_clean_text_with_the_same_function(trained_model_dir):
