@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 
 class ConfigError(ValueError):
@@ -60,6 +60,11 @@ class DataConfig(Strict):
         return self
 
 
+# The longest n-gram each analyzer may take: a text of n words has about n x longest word n-grams (and a word of
+# k characters about k x longest character ones), all held in memory while the vocabulary is built.
+LONGEST_NGRAM = {"word_ngrams": 5, "char_ngrams": 10}
+
+
 class FeaturesConfig(Strict):
     word_ngrams: tuple[int, int] = (1, 2)
     char_ngrams: tuple[int, int] = (3, 5)
@@ -74,9 +79,13 @@ class FeaturesConfig(Strict):
 
     @field_validator("word_ngrams", "char_ngrams")
     @classmethod
-    def _ngram_range(cls, r: tuple[int, int]) -> tuple[int, int]:
+    def _ngram_range(cls, r: tuple[int, int], info: ValidationInfo) -> tuple[int, int]:
         if not 1 <= r[0] <= r[1]:
             raise ValueError(f"[{r[0]}, {r[1]}]: need [shortest, longest] with 1 <= shortest <= longest")
+        longest = LONGEST_NGRAM[info.field_name]
+        if r[1] > longest:  # [1, 1000] passed, and training filled the memory until the system killed it
+            raise ValueError(f"[{r[0]}, {r[1]}]: the longest n-gram may be at most {longest}; every length up to it adds "
+                             "about one feature per position of every text, and longer ones almost never repeat")
         return r
 
 

@@ -48,11 +48,14 @@ def test_impossible_values_are_rejected(tmp_path):
     ("scope_gate.C=.inf", "scope_gate.C: Input should be a finite number"),
     ("features.char_ngrams=[-1,3]", "features.char_ngrams: Value error, [-1, 3]: need [shortest, longest]"),  # trained
     ("features.word_ngrams=[2,1]", "features.word_ngrams: Value error, [2, 1]"),
+    ("features.word_ngrams=[1,1000]", "features.word_ngrams: Value error, [1, 1000]: the longest n-gram may be at most 5"),
+    ("features.char_ngrams=[3,11]", "features.char_ngrams: Value error, [3, 11]: the longest n-gram may be at most 10"),
     ("model.C_grid=[1", "--set 'model.C_grid=[1': the value is not valid YAML"),
 ])
 def test_values_that_only_failed_inside_training_fail_before_it(override, says):
     """Found by an adversarial pass: these passed validation and failed seconds into a run (leaving a FAILED MLflow
-    run and an error naming no key), or, for a negative n-gram length, trained and registered a nonsense model."""
+    run and an error naming no key), or, for a negative n-gram length, trained and registered a nonsense model.
+    Word n-grams up to 1,000 words filled the memory until the system killed the training's fold workers."""
     with pytest.raises(ConfigError, match=re.escape(says)):
         load_config("configs/default.yaml", [override])
 
