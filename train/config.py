@@ -67,7 +67,8 @@ LONGEST_NGRAM = {"word_ngrams": 5, "char_ngrams": 10}
 
 class FeaturesConfig(Strict):
     word_ngrams: tuple[int, int] = (1, 2)
-    char_ngrams: tuple[int, int] = (3, 5)
+    char_ngrams: tuple[int, int] | None = Field(default=(3, 5), description="None = no character n-grams: word n-grams and "
+                                                "term features only (labels faster; README's Performance weighs it)")
     char_analyzer: Literal["char", "char_wb"] = "char_wb"
     min_df: int = Field(default=1, ge=1)
     max_features: int | None = Field(default=None, gt=0)
@@ -79,7 +80,9 @@ class FeaturesConfig(Strict):
 
     @field_validator("word_ngrams", "char_ngrams")
     @classmethod
-    def _ngram_range(cls, r: tuple[int, int], info: ValidationInfo) -> tuple[int, int]:
+    def _ngram_range(cls, r: tuple[int, int] | None, info: ValidationInfo) -> tuple[int, int] | None:
+        if r is None:  # character n-grams only: word_ngrams is not Optional
+            return r
         if not 1 <= r[0] <= r[1]:
             raise ValueError(f"[{r[0]}, {r[1]}]: need [shortest, longest] with 1 <= shortest <= longest")
         longest = LONGEST_NGRAM[info.field_name]

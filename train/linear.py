@@ -30,9 +30,10 @@ def build_pipeline(features: FeaturesConfig, model: LinearModelConfig, C: float,
     common = dict(lowercase=False, min_df=features.min_df, sublinear_tf=features.sublinear_tf,
                   max_features=features.max_features, dtype=np.float64)
     word = CountingTfidfVectorizer(analyzer="word", ngram_range=tuple(features.word_ngrams), token_pattern=TOKEN_PATTERN, **common)
-    char = CountingTfidfVectorizer(analyzer=features.char_analyzer, ngram_range=tuple(features.char_ngrams), **common)
-    union = FeatureUnion([("word", Pipeline([("take", TakeParagraph()), ("tfidf", word)])),
-                          ("char", Pipeline([("take", TakeParagraph()), ("tfidf", char)]))])
+    union = FeatureUnion([("word", Pipeline([("take", TakeParagraph()), ("tfidf", word)]))])
+    if features.char_ngrams is not None:
+        char = CountingTfidfVectorizer(analyzer=features.char_analyzer, ngram_range=tuple(features.char_ngrams), **common)
+        union.transformer_list.append(("char", Pipeline([("take", TakeParagraph()), ("tfidf", char)])))
     if terms is not None and (terms.lexicon or terms.gazetteer):
         union.transformer_list.append(("terms", TermFeatureStep(terms)))
     if model.type == "logreg":

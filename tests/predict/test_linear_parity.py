@@ -162,6 +162,32 @@ def test_compiled_loop_matches_numpy_on_hostile_text_and_without_term_features(f
     assert np.abs(scored(plain, units, True) - scored(plain, units, False)).max() < 1e-9
 
 
+def test_a_model_without_character_ngrams_matches_its_pipeline(fitted):
+    """``features.char_ngrams: null`` (word n-grams and term features only) trains, exports and scores as the default
+    does: through NumPy and the compiled loop, the pipeline's probabilities within 1e-6 and its labels."""
+    from predict.linear import load_linear, save_linear
+    from predict.model import softmax
+    from train.config import load_config
+    from train.linear import build_pipeline, export_scorer
+    from train.train import term_features
+
+    _, _, examples, model_dir = fitted
+    config = load_config(ROOT / "configs/default.yaml", ["features.char_ngrams=null"])
+    terms = term_features(config)
+    train = [e for e in examples if e.split == "train"]
+    pipe = build_pipeline(config.features, config.model, 1.0, config.seed, terms)
+    pipe.fit([(e.text, e.context) for e in train], [e.label for e in train])
+    save_linear(model_dir.parent / "word_only", export_scorer(pipe, terms))
+    scorer = load_linear(model_dir.parent / "word_only")
+    assert [b.analyzer for b in scorer.blocks] == ["word"]
+    units = [(e.text, e.context) for e in examples]
+    expected = sklearn_probs(pipe, units)
+    for compiled in (False, True):
+        got = softmax(scored(scorer, units, compiled), TEMPERATURE)
+        assert np.abs(got - expected).max() < 1e-6
+        assert (got.argmax(axis=1) == expected.argmax(axis=1)).all()
+
+
 def test_compiled_loop_steps_aside_for_what_it_cannot_take(fitted, monkeypatch):
     from predict.linear import LinearScorer
 
