@@ -325,8 +325,7 @@ def serve(
     from predict.server_run import ServeError, prepare, run
 
     try:
-        settings, loaded = prepare(model, workers)
-        run(settings, loaded, host, port)
+        _stoppable(lambda: run(*prepare(model, workers), host, port), "")
     except ServeError as exc:
         fail(str(exc))
 

@@ -80,9 +80,17 @@ def skip_exit_collection() -> None:
 
 
 @contextmanager
-def _sigint_blocked() -> Iterator[None]:
+def sigint_blocked() -> Iterator[None]:
     """SIGINT held back in this thread for a moment: a process started now inherits the block, and a Ctrl-C
-    meanwhile reaches this process right after (it is pending, not lost)."""
+    meanwhile reaches this process right after (it is pending, not lost).
+
+    multiprocessing's resource tracker is started first: a process's first spawn starts it, and starting it
+    unblocks SIGINT in this thread (`resource_tracker.ensure_running`), so that process started with SIGINT
+    deliverable after all. A pool's queues start the tracker before any spawn; `mihwar serve --workers`'s first
+    worker met it (`tests/predict/test_server_signals.py`)."""
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
@@ -93,7 +101,7 @@ def _sigint_blocked() -> Iterator[None]:
 def spawn_quietly(pool: Any, fn: Callable[..., Any], *args: Any) -> Any:
     """``pool.submit(fn, *args)``; a worker it starts (the executor starts them on submit) ignores Ctrl-C from its
     first instruction, not only from its initializer on."""
-    with _sigint_blocked():
+    with sigint_blocked():
         return pool.submit(fn, *args)
 
 

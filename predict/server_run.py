@@ -70,8 +70,10 @@ def run(settings: Settings, model: Any, host: str, port: int) -> None:
 
     from predict.server_limits import DeadlineH11Protocol
 
+    # lifespan off: the app has no startup or shutdown handlers (the model is loaded before uvicorn starts), and a
+    # second Ctrl-C while shutting down left starlette's lifespan task waiting, to be cancelled with a traceback
     options: dict[str, Any] = dict(host=host, port=port, log_level=settings.log_level, http=DeadlineH11Protocol,
-                                   timeout_keep_alive=settings.keep_alive_timeout)
+                                   timeout_keep_alive=settings.keep_alive_timeout, lifespan="off")
     if settings.workers == 1:
         from predict.server import create_app
         from predict.server_workers import listening_socket

@@ -20,6 +20,7 @@ import asyncio
 import itertools
 import logging
 import selectors
+import signal
 import socket
 import threading
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 import uvicorn
 from uvicorn.supervisors import multiprocess
 
+from predict.pool import sigint_blocked
 from predict.server_run import ServeError
 
 READY, CLOSED, CONNECTION = b"r", b"c", b"n"
@@ -121,7 +123,8 @@ class WorkerProcess(multiprocess.Process):
         super().__init__(config, [child_end])  # the worker gets its end of the pair, not the listening socket
 
     def start(self) -> None:
-        super().start()
+        with sigint_blocked():  # the worker inherits the block and keeps it: a Ctrl-C is the supervisor's to handle
+            super().start()
         self._child_end.close()  # the worker has its own copy
 
     def target(self, sockets: list[socket.socket] | None = None) -> None:
@@ -226,7 +229,8 @@ class Dispatcher:
             worker.open += 1
             worker.dealt_at = next(self.turn)
             return
-        logger.warning("no worker could take a connection; closed it")
+        if not self.supervisor.should_exit.is_set():  # while the workers stop, none takes one: that is expected
+            logger.warning("no worker could take a connection; closed it")
 
 
 class Supervisor(multiprocess.Multiprocess):
@@ -235,6 +239,15 @@ class Supervisor(multiprocess.Multiprocess):
     def __init__(self, config: uvicorn.Config, listener: socket.socket):
         super().__init__(config, sockets=[])
         self.listener = listener
+        self.stopped_by: int | None = None  # the signal that stopped the server, said again once the workers are gone
+
+    def handle_int(self) -> None:
+        self.stopped_by = self.stopped_by or signal.SIGINT
+        super().handle_int()
+
+    def handle_term(self) -> None:
+        self.stopped_by = self.stopped_by or signal.SIGTERM
+        super().handle_term()
 
     def init_processes(self) -> None:
         host, port = self.listener.getsockname()[:2]
@@ -253,7 +266,14 @@ def run_workers(app: str, workers: int, options: dict[str, Any]) -> None:
     config = uvicorn.Config(app, factory=True, workers=workers, **options)
     listener = listening_socket(config.host, config.port, config.backlog)  # a port in use fails here, before any worker
     multiprocess.Process = WorkerProcess  # type: ignore[misc]  # the supervisor makes its workers by this name
+    handlers = {sig: signal.getsignal(sig) for sig in multiprocess.SIGNALS}  # the supervisor replaces them for good
     try:
-        Supervisor(config, listener).run()
+        supervisor = Supervisor(config, listener)
+        supervisor.run()
     finally:
         listener.close()
+        for sig, handler in handlers.items():
+            if handler is not None:  # None: a handler not set from Python, which cannot be set back from it
+                signal.signal(sig, handler)
+    if supervisor.stopped_by is not None:  # as one uvicorn process does: the caller's handler says how it stopped
+        signal.raise_signal(supervisor.stopped_by)
