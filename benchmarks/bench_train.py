@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.inputs import BUILD, CONFIG, ROOT, train_rows
+from benchmarks.inputs import BUILD, ROOT, bench_config, train_rows
 from benchmarks.measure import Figure, run_process
 
 
@@ -27,24 +27,22 @@ def rows_file() -> Path:
 
 
 def linear_pipeline():
-    from train.config import load_config
     from train.linear import build_pipeline
     from train.train import term_features
 
-    config = load_config(CONFIG)
+    config = bench_config()
     return lambda: build_pipeline(config.features, config.model, config.model.C_grid[0], config.seed, term_features(config))
 
 
 def fit_scaled(scale: int, rows_path: str, result_path: str) -> None:
     """Fit on ``scale`` copies of the train split (each copy its own article ids), with the excerpt view
     when the config has it, as `mihwar train`'s final fit sees them; write the fit seconds."""
-    from train.config import load_config
     from train.linear import with_excerpt_view
 
     rows = json.loads(Path(rows_path).read_text(encoding="utf-8"))
     units = [(r["text"], r["context"]) for _ in range(scale) for r in rows]
     labels = [r["label"] for _ in range(scale) for r in rows]
-    if load_config(CONFIG).model.excerpt_view:
+    if bench_config().model.excerpt_view:
         units, labels, _ = with_excerpt_view(units, labels, [""] * len(units))
     from train.parallel import one_blas_thread
 
@@ -77,10 +75,9 @@ def grouped_cv_f1(n_splits: int = 5) -> dict:
     from sklearn.metrics import f1_score
 
     from benchmarks.fasttext_baseline import predict_labels, train_fasttext
-    from train.config import load_config
     from train.cv import grouped_folds
 
-    config = load_config(CONFIG)
+    config = bench_config()
     rows = train_rows()
     units = [(r["text"], r["context"]) for r in rows]
     y = np.array([r["label"] for r in rows])

@@ -8,6 +8,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build" / "bench"
 CONFIG = ROOT / "configs" / "default.yaml"
+SET_ENV = "MIHWAR_BENCH_SET"  # KEY=VALUE overrides of CONFIG for (e) and (f), joined by ";" (`run_all --set`)
+
+
+def bench_config():
+    """CONFIG with the overrides `run_all --set` passed down (through the environment, to each fit process too)."""
+    import os
+
+    from train.config import load_config
+
+    return load_config(CONFIG, [o for o in os.environ.get(SET_ENV, "").split(";") if o])
 
 
 def corpus_paragraphs() -> list[str]:

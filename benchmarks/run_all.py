@@ -1,6 +1,6 @@
 """`make bench`: every benchmark of issue 13 in one run, as a markdown table and JSON.
 
-    python -m benchmarks.run_all [--runs 3] [--paragraphs 100000] [--rss-1m] [--quick]
+    python -m benchmarks.run_all [--runs 3] [--paragraphs 100000] [--rss-1m] [--quick] [--model DIR] [--set KEY=VALUE]
 
 Writes reports/bench/latest.md and reports/bench/latest.json and prints the table.
 Each figure is the median of several runs (min and max beside it); alternatives are
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from benchmarks import bench_predict as P
 from benchmarks import bench_train as T
-from benchmarks.inputs import BUILD, ROOT
+from benchmarks.inputs import BUILD, ROOT, SET_ENV, bench_config
 from benchmarks.measure import load_average
 from benchmarks.table import render
 
@@ -83,12 +83,23 @@ def main() -> None:
     ap.add_argument("--rss-1m", action="store_true", help="also label a 1,000,000-paragraph file for peak RSS (about 70 s on 2 cores, after writing it once)")
     ap.add_argument("--quick", action="store_true", help="small inputs, for checking the suite itself")
     ap.add_argument("--skip", default="", help="comma-separated sections to skip: a,b,c,d,e,f")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override for the pipeline that (e) and (f) fit, as `mihwar train --set` takes it "
+                         "(e.g. features.char_ngrams=null); (a)-(d) label with --model")
     args = ap.parse_args()
+    os.environ[SET_ENV] = ";".join(args.set)
+    from train.config import ConfigError
+
+    try:
+        bench_config()  # a bad override fails here, before any run
+    except ConfigError as exc:
+        ap.error(str(exc))
     skip = set(args.skip.split(",")) - {""}
     model = str((ROOT / args.model).resolve())
     n = 5_000 if args.quick else args.paragraphs
     BUILD.mkdir(parents=True, exist_ok=True)
-    res: dict = {"machine": machine(), "load_average_start": load_average(), "model": args.model, "runs": args.runs}
+    res: dict = {"machine": machine(), "load_average_start": load_average(), "model": args.model, "runs": args.runs,
+                 "config_overrides": args.set}
     ft = P.fasttext_model_file() if not {"a"} <= skip else None
     if "a" not in skip:
         res["a_in_process"] = P.throughput_in_process(model, ft, min(n, 20_000), args.runs)

@@ -59,7 +59,9 @@ def training_rows(res: dict) -> list[str]:
 def render(res: dict) -> str:
     m = res["machine"]
     lines = [f"# mihwar benchmarks — {m['date']}, commit {m['commit']}", "",
-             f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_mb']:,} MB RAM; Python {m['python']}; model `{res['model']}`. "
+             f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_mb']:,} MB RAM; Python {m['python']}; model `{res['model']}`"
+             + (f"; (e) and (f) fit with `{'`, `'.join(res['config_overrides'])}`" if res.get("config_overrides") else "")
+             + ". "
              f"Load average (1/5/15 min) {res['load_average_start']} at start, {res['load_average_end']} at end: "
              "other jobs shared the machine, so timings are noisy. Figures: median (min–max) of "
              f"{res['runs']} runs unless said; ratio = mihwar / alternative.", "",
