@@ -208,11 +208,23 @@ def _stoppable(work: Callable[[], Any], after: str | Callable[[], str]) -> Any:
     try:
         return work()
     except KeyboardInterrupt as exc:
+        _stopping()
         stopped = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
         typer.echo(stopped + (after() if callable(after) else after), err=True)
         raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if signal.getsignal(signal.SIGTERM) is _terminate:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _stopping() -> None:
+    """Once the process is stopping, further Ctrl-C and SIGTERM are ignored: the work is stopped already, and one
+    arriving while Python shut down printed an "Exception ignored" traceback (from `threading` or the progress
+    bar) or killed the process with a status other than the one its message gave (an adversarial pass)."""
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 @app.command()
@@ -496,9 +508,11 @@ def main() -> None:
         app()
     except SystemExit as exc:
         if _interrupted_silently(exc):
+            _stopping()
             typer.echo("interrupted", err=True)
         raise
     except KeyboardInterrupt:
+        _stopping()
         typer.echo("interrupted; `mihwar predict ... --resume` continues a batch where it stopped", err=True)
         sys.exit(130)
     except Exception as exc:

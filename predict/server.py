@@ -46,7 +46,10 @@ def create_app(settings: Settings, model: TopicModel | None = None) -> FastAPI:
         from predict.artifact import default_model_uri, load_model
 
         model = load_model(settings.model or default_model_uri())
-    model.start_compiled()  # before the server listens: no request waits for Numba to load
+    from predict.pool import loading
+
+    with loading():
+        model.start_compiled()  # before the server listens: no request waits for Numba to load
     DeadlineH11Protocol.timeout = settings.request_timeout
     gate = ScoringGate(settings.scoring_threads, settings.max_queue)
     bodies = BodyBudget(settings.max_body_memory)

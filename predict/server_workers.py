@@ -29,7 +29,7 @@ import uvicorn
 from uvicorn.supervisors import multiprocess
 
 from predict.pool import sigint_blocked
-from predict.server_run import ServeError
+from predict.server_run import ServeError, StopsOnce
 
 READY, CLOSED, CONNECTION = b"r", b"c", b"n"
 logger = logging.getLogger("uvicorn.error")
@@ -51,7 +51,7 @@ def listening_socket(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
-class WorkerServer(uvicorn.Server):
+class WorkerServer(StopsOnce, uvicorn.Server):
     """A worker's uvicorn server: no listener of its own; it serves the connections the dispatcher hands it."""
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
