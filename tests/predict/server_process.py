@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,12 @@ def article(n: int = 2) -> str:
     return next((ROOT / "data/raw/articles").glob(f"{n:03d}_*.txt")).read_text(encoding="utf-8")
 
 
+def as_in_a_terminal() -> None:
+    """Ctrl-C handled as a terminal's foreground command has it: a job started in the background (`.ci/run &`)
+    inherits SIGINT ignored, and its children would never see a Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Server:
     """A running `mihwar serve`; its stderr goes to a file, so a chatty log never blocks it."""
 
@@ -34,7 +41,8 @@ class Server:
         model = ["--model", str(model_dir)] if model_dir else []
         self.log = tempfile.NamedTemporaryFile(prefix="mihwar-serve-", suffix=".log", delete=False)
         self.proc = subprocess.Popen([sys.executable, "-m", "mihwar.cli", "serve", *model, "--port", str(self.port), *args],
-                                     env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+                                     env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
+                                     preexec_fn=as_in_a_terminal)
 
     def stderr(self) -> str:
         return Path(self.log.name).read_text(encoding="utf-8", errors="replace")
