@@ -81,6 +81,14 @@ def label_records(model: Any, records: list[Record], opts: Any) -> list[dict[str
     return rows  # type: ignore[return-value]
 
 
+def exit_status(labeled: int, failed: int) -> int:
+    """A batch's exit status (`mihwar predict`, `mihwar spark-label`): 0 every article labeled; 3 some could not
+    be; 4 none was labeled (or there was nothing to label)."""
+    if labeled == 0:
+        return EXIT_NONE_LABELED
+    return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
@@ -120,10 +128,7 @@ class Summary:
 
     @property
     def exit_code(self) -> int:
-        """0: every article labeled; 3: some could not be; 4: none was labeled (or there was nothing to label)."""
-        if self.labeled == 0:
-            return EXIT_NONE_LABELED
-        return EXIT_SOME_FAILED if self.failed else EXIT_OK
+        return exit_status(self.labeled, self.failed)
 
     def meta(self, inputs: list[str], options: dict[str, Any]) -> dict[str, Any]:
         """The output's sidecar: which model labeled it, from what, and how it went."""

@@ -49,12 +49,9 @@ class SparkSummary:
 
     @property
     def exit_code(self) -> int:
-        """As `mihwar predict`'s: 0 every row labeled, 3 some could not be, 4 none was (or there was none)."""
-        from predict.labeling import EXIT_NONE_LABELED, EXIT_OK, EXIT_SOME_FAILED
+        from predict.labeling import exit_status
 
-        if self.rows == self.errors:
-            return EXIT_NONE_LABELED
-        return EXIT_SOME_FAILED if self.errors else EXIT_OK
+        return exit_status(self.rows - self.errors, self.errors)
 
 
 def spark_session(master: str | None = None):
