@@ -85,8 +85,7 @@ def held_signals(signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> 
         yield
         return
     noted: list[int] = []
-    held = {sig: signal.getsignal(sig) for sig in signals}
-    held = {sig: handler for sig, handler in held.items() if callable(handler)}
+    held = {sig: handler for sig in signals if callable(handler := signal.getsignal(sig))}
     for sig in held:
         signal.signal(sig, lambda signum, frame: noted.append(signum))
     try:
